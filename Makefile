@@ -1,0 +1,38 @@
+# Everyday commands of the course. Each bootstraps .venv from requirements.txt when needed.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PROFILE ?= full
+LESSONS ?=
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: course smoke test check student refresh clean
+
+$(VENV)/installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+course: $(VENV)/installed  ## run every lesson (PROFILE=full|smoke) and write the report
+	$(PY) -m course_tools run --profile $(PROFILE) $(LESSONS)
+
+smoke: $(VENV)/installed  ## the same in the fast smoke profile, into build/smoke/
+	$(PY) -m course_tools run --profile smoke $(LESSONS)
+
+test: $(VENV)/installed  ## every test, solution notebooks included (smoke profile)
+	$(PY) -m pytest
+
+check: $(VENV)/installed  ## everything that can be checked without executing notebooks
+	$(PY) -m course_tools check
+	$(PY) -m pytest -m "not notebooks"
+
+student: $(VENV)/installed  ## regenerate notebooks/ from solutions/
+	$(PY) -m course_tools student
+
+refresh: $(VENV)/installed  ## store the outputs of the last full `make course` in solutions/
+	$(PY) -m course_tools refresh $(LESSONS)
+	$(PY) -m course_tools student
+
+clean:
+	rm -rf build

@@ -1,0 +1,1 @@
+"""Instructor and CI tooling for the sequence-models course (`python -m course_tools --help`)."""

@@ -1,0 +1,3 @@
+from course_tools.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,62 @@
+"""One command line for instructors and CI: python -m course_tools <command>."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from course_tools import config, notebook, runner
+
+DEFAULT_TIMEOUT = {"full": 1800, "smoke": 600}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="course_tools", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("student", help="regenerate notebooks/ from solutions/")
+    commands.add_parser("check", help="check the committed notebooks without running them")
+
+    run = commands.add_parser("run", help="execute solution notebooks and write a report")
+    run.add_argument("lessons", nargs="*", help="lesson prefixes such as 01 (default: all)")
+    run.add_argument("--profile", choices=("full", "smoke"), default="full")
+    run.add_argument("--out", type=Path, help="executed notebooks (default build/executed or build/smoke)")
+    run.add_argument("--report", type=Path, help="folder for report.json and report.md")
+    run.add_argument("--timeout", type=float, help="seconds per notebook (default 1800 full, 600 smoke)")
+
+    refresh = commands.add_parser("refresh", help="store the outputs of a full run in solutions/")
+    refresh.add_argument("lessons", nargs="*", help="lesson prefixes (default: all)")
+    refresh.add_argument("--report", type=Path, default=config.BUILD / "report.json")
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "student":
+            for path in notebook.write_students():
+                print(f"wrote {path.relative_to(config.ROOT)}")
+            return 0
+        if args.command == "check":
+            problems = notebook.check_repository()
+            for problem in problems:
+                print(problem, file=sys.stderr)
+            print(f"check: {len(problems)} problem(s)" if problems else "check: all notebooks are in order")
+            return 1 if problems else 0
+        if args.command == "run":
+            default_out = config.BUILD / ("executed" if args.profile == "full" else "smoke")
+            out = args.out or default_out
+            report_dir = args.report or (config.BUILD if args.profile == "full" else out)
+            report = runner.run_course(
+                runner.select(args.lessons), args.profile, out, report_dir,
+                args.timeout or DEFAULT_TIMEOUT[args.profile],
+            )
+            failed = runner.failed(report)
+            print(f"Report: {report_dir / 'report.md'}; {len(report['notebooks']) - len(failed)} ok, "
+                  f"{len(failed)} not ok{': ' + ', '.join(failed) if failed else ''}; {report['seconds'] / 60:.1f} min")
+            return 1 if failed else 0
+        if args.command == "refresh":
+            for path in runner.refresh_solutions(args.report, args.lessons):
+                print(f"refreshed {path.relative_to(config.ROOT)}")
+            return 0
+    except (ValueError, FileNotFoundError, notebook.NotebookError) as error:
+        print(f"{args.command}: {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,163 @@
+"""Run lesson notebooks with papermill and report their status, time and metrics."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from course_tools import config
+from course_tools.notebook import normalize, read, write
+
+HEARTBEAT_SECONDS = 60
+
+
+def select(lessons: list[str] | None, folder: Path = config.SOLUTIONS) -> list[Path]:
+    """Solution notebooks whose stem starts with one of `lessons` (all when empty)."""
+    notebooks = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    if lessons:
+        unknown = [l for l in lessons if not any(nb.stem.startswith(l) for nb in notebooks)]
+        if unknown:
+            raise ValueError(f"No lesson matches {', '.join(unknown)}; lessons: {', '.join(nb.stem for nb in notebooks)}.")
+        notebooks = [nb for nb in notebooks if any(nb.stem.startswith(l) for l in lessons)]
+    return notebooks
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(config.ROOT))
+    except ValueError:
+        return str(path.resolve())
+
+
+def first_error(executed: Path) -> str | None:
+    """'cell N: Error: message' for the first error output of an executed notebook."""
+    try:
+        nb = read(executed)
+    except (OSError, ValueError):
+        return None
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return f"cell {index}: {output['ename']}: {output['evalue']}"
+    return None
+
+
+def read_metrics(metrics_file: Path) -> dict:
+    metrics = {}
+    if metrics_file.exists():
+        for line in metrics_file.read_text(encoding="utf-8").splitlines():
+            metrics.update(json.loads(line))
+    return metrics
+
+
+def run_notebook(notebook: Path, out_dir: Path, profile: str, timeout: float) -> dict:
+    """Execute one notebook into `out_dir`; its files (checkpoints, submissions) go to out_dir/<stem>/."""
+    executed = out_dir / notebook.name
+    run_dir = out_dir / notebook.stem
+    run_dir.mkdir(parents=True, exist_ok=True)
+    metrics_file = run_dir / "metrics.jsonl"
+    metrics_file.unlink(missing_ok=True)
+    log_path = run_dir / "papermill.log"
+    env = {
+        **os.environ,
+        "COURSE_RUN_DIR": str(run_dir.resolve()),
+        "COURSE_METRICS_FILE": str(metrics_file.resolve()),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(config.ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    command = [
+        sys.executable, "-m", "papermill", str(notebook), str(executed),
+        "-p", "PROFILE", profile, "--cwd", str(run_dir), "--kernel", "python3", "--no-progress-bar",
+    ]
+    start = time.monotonic()
+    with open(log_path, "w", encoding="utf-8") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        status = None
+        while status is None:
+            try:
+                status = "ok" if process.wait(timeout=min(HEARTBEAT_SECONDS, timeout)) == 0 else "failed"
+            except subprocess.TimeoutExpired:
+                elapsed = time.monotonic() - start
+                if elapsed >= timeout:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+                    status = "timeout"
+                else:
+                    print(f"    {notebook.stem}: still running, {elapsed:.0f} s", flush=True)
+    seconds = round(time.monotonic() - start, 1)
+    error = None
+    if status == "timeout":
+        error = f"did not finish within {timeout:.0f} s"
+    elif status == "failed":
+        log_tail = log_path.read_text(encoding="utf-8").strip().splitlines()[-1:]
+        error = first_error(executed) or (log_tail[0] if log_tail else "papermill failed")
+    return {
+        "status": status,
+        "seconds": seconds,
+        "metrics": read_metrics(metrics_file),
+        "executed": _display_path(executed),
+        "error": error,
+    }
+
+
+def run_course(notebooks: list[Path], profile: str, out_dir: Path, report_dir: Path, timeout: float) -> dict:
+    """Run the notebooks one after another; write report.json and report.md into `report_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    report = {"profile": profile, "seconds": 0.0, "notebooks": {}}
+    start = time.monotonic()
+    for number, notebook in enumerate(notebooks, 1):
+        print(f"[{number}/{len(notebooks)}] {notebook.stem} ({profile} profile) ...", flush=True)
+        result = run_notebook(notebook, out_dir, profile, timeout)
+        report["notebooks"][notebook.stem] = result
+        report["seconds"] = round(time.monotonic() - start, 1)
+        print(f"[{number}/{len(notebooks)}] {notebook.stem}: {result['status']} in {result['seconds']:.0f} s"
+              + (f" ({result['error']})" if result["error"] else ""), flush=True)
+        write_report(report, report_dir)
+    return report
+
+
+def write_report(report: dict, report_dir: Path) -> None:
+    (report_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    lines = [
+        f"# Course run ({report['profile']} profile)", "",
+        f"Total time: {report['seconds'] / 60:.1f} min", "",
+        "| notebook | status | time (s) | metrics |",
+        "|---|---|---:|---|",
+    ]
+    for stem, result in report["notebooks"].items():
+        metrics = "<br>".join(f"{name} = {value:.4g}" for name, value in result["metrics"].items())
+        status = result["status"] + (f": {result['error']}" if result["error"] else "")
+        lines.append(f"| {stem} | {status} | {result['seconds']:.0f} | {metrics or '-'} |")
+    (report_dir / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def refresh_solutions(report_path: Path, lessons: list[str] | None) -> list[Path]:
+    """Copy the outputs of a successful full run back into solutions/."""
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    if report["profile"] != "full":
+        raise ValueError(f"{report_path} is a {report['profile']} run; solutions keep outputs of a full run.")
+    written = []
+    for solution in select(lessons):
+        result = report["notebooks"].get(solution.stem)
+        if result is None or result["status"] != "ok":
+            raise ValueError(f"{solution.stem} did not run successfully in {report_path}.")
+        executed = read(config.ROOT / result["executed"])
+        executed.cells = [c for c in executed.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+        current = read(solution)
+        if [c.source for c in executed.cells] != [c.source for c in current.cells]:
+            raise ValueError(f"{solution.name} changed since that run: run the course again first.")
+        for cell, run_cell in zip(current.cells, executed.cells):
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = run_cell.outputs, run_cell.execution_count
+        write(normalize(current, keep_outputs=True), solution)
+        written.append(solution)
+    return written
+
+
+def failed(report: dict) -> list[str]:
+    return [stem for stem, result in report["notebooks"].items() if result["status"] != "ok"]
+

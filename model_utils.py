@@ -1,0 +1,364 @@
+"""Helpers shared by the sequence-models course notebooks.
+
+Seeding, profiles, metrics, exercise checks, callbacks, plots, windowed datasets, the
+course's synthetic data, and the real datasets behind one verified data resolver.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import json
+import math
+import os
+import random
+import tarfile
+import tempfile
+import urllib.request
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import keras
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+COURSE_ROOT = Path(__file__).resolve().parent
+MANIFEST_PATH = COURSE_ROOT / "data" / "manifest.json"
+DATA_DIR_ENV = "COURSE_DATA_DIR"
+CACHE_DIR_ENV = "COURSE_CACHE_DIR"
+RUN_DIR_ENV = "COURSE_RUN_DIR"
+METRICS_FILE_ENV = "COURSE_METRICS_FILE"
+PROFILES = ("full", "smoke")
+
+# Keras warns that fit() ignores `shuffle` for tf.data input; the course's datasets shuffle themselves.
+warnings.filterwarnings("ignore", message=r"`shuffle=True` was passed")
+# Figures at modest resolution keep the committed notebooks small.
+matplotlib.rcParams["figure.dpi"] = 72
+matplotlib.rcParams["figure.figsize"] = (8, 4)
+
+
+# ---------------------------------------------------------------- seeding, profiles, runs
+
+def set_seed(seed: int = 42) -> None:
+    """Seed Python, NumPy and TensorFlow and make TensorFlow ops deterministic."""
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def profile_settings(profile: str, *, full: dict, smoke: dict) -> SimpleNamespace:
+    """Return the sizes for `profile` ("full" or "smoke") as attributes."""
+    if profile not in PROFILES:
+        raise ValueError(f"Unknown profile {profile!r}: use one of {', '.join(PROFILES)}.")
+    if set(full) != set(smoke):
+        raise ValueError(f"Profiles name different settings: {sorted(set(full) ^ set(smoke))}.")
+    return SimpleNamespace(**(full if profile == "full" else smoke))
+
+
+def run_dir() -> Path:
+    """The folder where this run writes checkpoints and files (`COURSE_RUN_DIR` or build/runs)."""
+    path = Path(os.environ.get(RUN_DIR_ENV) or COURSE_ROOT / "build" / "runs")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def record_metrics(**values: float) -> dict:
+    """Show key results and, when the course runner asks for them, append them to its file."""
+    if not values:
+        raise ValueError("record_metrics needs at least one name=value.")
+    metrics = {}
+    for name, value in values.items():
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"Metric {name} is {number}: only finite numbers can be recorded.")
+        metrics[name] = number
+    width = max(map(len, metrics))
+    for name, number in metrics.items():
+        print(f"{name:<{width}}  {number:.6g}")
+    target = os.environ.get(METRICS_FILE_ENV)
+    if target:
+        with open(target, "a", encoding="utf-8") as f:
+            f.write(json.dumps(metrics) + "\n")
+    return metrics
+
+
+@contextlib.contextmanager
+def exercise_check(name: str):
+    """Turn an unfinished exercise into a message that says what to do."""
+    try:
+        yield
+    except NotImplementedError:
+        raise AssertionError(
+            f"Exercise '{name}' is not done yet: replace `raise NotImplementedError()` "
+            "in its cell with your code, run that cell, then run this check again."
+        ) from None
+
+
+# ---------------------------------------------------------------- callbacks
+
+class RunCheckpoint(keras.callbacks.ModelCheckpoint):
+    """Keep the best model of each fit in the run directory; reusable across fits."""
+
+    def __init__(self, monitor: str = "val_loss"):
+        super().__init__(filepath="model.keras", monitor=monitor, save_best_only=True)
+        self._fits = 0
+
+    def on_train_begin(self, logs=None):
+        self._fits += 1
+        self.best = None
+        self.filepath = str(run_dir() / "checkpoints" / f"{self.model.name}-{self._fits}.keras")
+        Path(self.filepath).parent.mkdir(parents=True, exist_ok=True)
+        super().on_train_begin(logs)
+
+
+early_stopping_callback = keras.callbacks.EarlyStopping(
+    monitor="val_loss", patience=3, restore_best_weights=True
+)
+model_checkpoint_callback = RunCheckpoint()
+
+
+# ---------------------------------------------------------------- plots
+
+def plot_loss_and_accuracy(history, title: str | None = None):
+    """Plot loss and accuracy curves (training and validation) from a History or a dict."""
+    logs = history.history if hasattr(history, "history") else dict(history)
+    panels = [key for key in ("loss", "accuracy") if key in logs or f"val_{key}" in logs]
+    if not panels:
+        raise ValueError(f"Nothing to plot: expected loss or accuracy, found {sorted(logs)}.")
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.5), squeeze=False)
+    for ax, key in zip(axes[0], panels):
+        for name, style in ((key, "-"), (f"val_{key}", "--")):
+            if name in logs:
+                ax.plot(range(1, len(logs[name]) + 1), logs[name], style, label=name)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_series(x, series: dict, title: str = "", xlabel: str = "time", ylabel: str = "value"):
+    """Plot several curves that share an x axis, for example truth against forecasts."""
+    fig, ax = plt.subplots()
+    for label, y in series.items():
+        ax.plot(x, y, label=label, linewidth=1)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(y_true, y_pred, labels=None, title: str = "Confusion matrix"):
+    """Plot a confusion matrix with counts in each cell."""
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    display = ConfusionMatrixDisplay.from_predictions(
+        y_true, y_pred, display_labels=labels, cmap="Blues", colorbar=False
+    )
+    display.ax_.set_title(title)
+    display.figure_.set_size_inches(4, 4)
+    display.figure_.tight_layout()
+    return display.figure_
+
+
+# ---------------------------------------------------------------- sequences
+
+def windowed_dataset(series, window: int, batch_size: int, shuffle: bool = True):
+    """Pairs (the `window` values before t, value at t) from a 1-D series, as a tf.data dataset.
+
+    Inputs have shape (batch, window, 1) and targets (batch,). Shuffling is seeded by
+    `set_seed`, so it repeats from run to run.
+    """
+    values = np.asarray(series, dtype="float32")
+    if values.ndim != 1:
+        raise ValueError(f"series must be 1-D, got shape {values.shape}.")
+    if window <= 0 or batch_size <= 0:
+        raise ValueError(f"window and batch_size must be positive, got {window} and {batch_size}.")
+    if window >= len(values):
+        raise ValueError(
+            f"window {window} needs a series of at least {window + 1} values, got {len(values)}."
+        )
+    ds = tf.data.Dataset.from_tensor_slices(values).window(window + 1, shift=1, drop_remainder=True)
+    ds = ds.flat_map(lambda w: w.batch(window + 1))
+    ds = ds.map(lambda w: (w[:-1, tf.newaxis], w[-1]))
+    ds = ds.apply(tf.data.experimental.assert_cardinality(len(values) - window))
+    if shuffle:
+        ds = ds.shuffle(len(values))
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def synthetic_series(n_steps: int = 4 * 365 + 1, baseline: float = 10.0, slope: float = 0.05,
+                     amplitude: float = 40.0, period: int = 365, noise_level: float = 5.0,
+                     seed: int = 42):
+    """Trend + seasonality + noise, the series used across TensorFlow courses.
+
+    Returns (time, series) as float32 arrays.
+    """
+    time = np.arange(n_steps, dtype="float32")
+    season_time = ((time + 1) % period) / period
+    pattern = np.where(season_time < 0.4, np.cos(season_time * 2 * np.pi), 1 / np.exp(3 * season_time))
+    noise = np.random.default_rng(seed).standard_normal(n_steps) * noise_level
+    series = baseline + slope * time + amplitude * pattern + noise
+    return time, series.astype("float32")
+
+
+def adding_problem(n_samples: int, length: int, seed: int = 0):
+    """The adding problem (Hochreiter & Schmidhuber 1997).
+
+    Each sequence has two channels: random values in [0, 1) and a marker that is 1 at two
+    positions (one in each half). The target is the sum of the two marked values.
+    Returns x of shape (n_samples, length, 2) and y of shape (n_samples,).
+    """
+    if n_samples <= 0 or length < 2:
+        raise ValueError(f"Need n_samples > 0 and length >= 2, got {n_samples} and {length}.")
+    rng = np.random.default_rng(seed)
+    values = rng.random((n_samples, length), dtype="float32")
+    markers = np.zeros_like(values)
+    rows = np.arange(n_samples)
+    half = length // 2
+    markers[rows, rng.integers(0, half, n_samples)] = 1.0
+    markers[rows, rng.integers(half, length, n_samples)] = 1.0
+    x = np.stack([values, markers], axis=-1)
+    y = (values * markers).sum(axis=1)
+    return x, y
+
+
+# ---------------------------------------------------------------- data resolver
+
+class DataError(RuntimeError):
+    """A dataset file failed its checksum or could not be provided."""
+
+
+class DataUnavailableError(DataError):
+    """No verified copy of a dataset file is here and none could be downloaded."""
+
+
+def load_manifest() -> dict:
+    """The dataset manifest: file name -> urls, sha256, size, licence, citation."""
+    return json.loads(MANIFEST_PATH.read_text(encoding="utf-8"))["files"]
+
+
+def cache_dir() -> Path:
+    """Where downloaded datasets are kept (`COURSE_CACHE_DIR` or ~/.cache/seqcourse)."""
+    return Path(os.environ.get(CACHE_DIR_ENV) or Path.home() / ".cache" / "seqcourse")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verified(path: Path, name: str, entry: dict) -> Path:
+    actual = _sha256(path)
+    if actual != entry["sha256"]:
+        raise DataError(
+            f"Checksum mismatch for {name} at {path}: expected sha256 {entry['sha256']}, "
+            f"got {actual}. Delete or replace that file."
+        )
+    return path
+
+
+def _download(url: str, target: Path, name: str, entry: dict) -> None:
+    """Download to a temporary file beside `target`, verify it, then move it into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+            total = entry.get("size") or 0
+            done, shown = 0, -1
+            for block in iter(lambda: response.read(1 << 20), b""):
+                out.write(block)
+                digest.update(block)
+                done += len(block)
+                if total and done * 10 // total > shown:
+                    shown = done * 10 // total
+                    print(f"  {name}: {done / 1e6:.1f} of {total / 1e6:.1f} MB", flush=True)
+        if digest.hexdigest() != entry["sha256"]:
+            raise DataError(
+                f"Checksum mismatch for {name} downloaded from {url}: expected sha256 "
+                f"{entry['sha256']}, got {digest.hexdigest()}. Nothing was saved."
+            )
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def dataset_path(name: str) -> Path:
+    """Local, verified path of a manifest file: data directory, then cache, then download."""
+    manifest = load_manifest()
+    if name not in manifest:
+        raise KeyError(f"{name!r} is not in {MANIFEST_PATH}; known files: {', '.join(sorted(manifest))}.")
+    entry = manifest[name]
+    data_dir = os.environ.get(DATA_DIR_ENV)
+    if data_dir and (Path(data_dir) / name).is_file():
+        return _verified(Path(data_dir) / name, name, entry)
+    cached = cache_dir() / name
+    if cached.is_file():
+        return _verified(cached, name, entry)
+    failures = []
+    for url in entry["urls"]:
+        print(f"Downloading {name} from {url}", flush=True)
+        try:
+            _download(url, cached, name, entry)
+            return cached
+        except (OSError, http.client.HTTPException) as error:  # network trouble: next address
+            failures.append(f"{url}: {error}")
+    sources = "; ".join(failures) or "no public download address"
+    raise DataUnavailableError(
+        f"Dataset file {name} is not available ({sources}). Download it from "
+        f"{entry['source']} and put it at {cached}, or set {DATA_DIR_ENV} to a folder "
+        f"that contains {name}."
+    )
+
+
+def load_monthly_sunspots() -> pd.Series:
+    """Monthly mean sunspot numbers 1749-2008, from the raw file shipped inside statsmodels."""
+    import statsmodels.datasets.sunspots as sunspots_module
+
+    raw = Path(sunspots_module.__file__).parent / "src" / "sunspots_monthly.dat"
+    values, start = [], None
+    for line in raw.read_text().splitlines():
+        fields = line.split()
+        if len(fields) == 13 and fields[0].isdigit():
+            start = start or fields[0]
+            values.extend(float(v) for v in fields[1:])
+    index = pd.date_range(f"{start}-01-01", periods=len(values), freq="MS")
+    return pd.Series(values, index=index, name="sunspots")
+
+
+def load_imdb(split: str):
+    """IMDB reviews (Maas et al. 2011) for split "train" or "test": (texts, labels 1=positive)."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+    try:  # the labelled-only copy used offline, else the official archive
+        archive_path = dataset_path("imdb/aclImdb_labelled.tar.gz")
+    except DataUnavailableError:
+        archive_path = dataset_path("imdb/aclImdb_v1.tar.gz")
+    texts, labels = [], []
+    with tarfile.open(archive_path) as archive:
+        for member in archive:
+            parts = member.name.split("/")
+            if member.isfile() and len(parts) == 4 and parts[1] == split and parts[2] in ("pos", "neg"):
+                texts.append(archive.extractfile(member).read().decode("utf-8"))
+                labels.append(int(parts[2] == "pos"))
+    return texts, np.array(labels, dtype="int32")
+
+
+def load_disaster_tweets():
+    """Kaggle disaster tweets: (train, test, sample_submission) as DataFrames."""
+    return tuple(
+        pd.read_csv(dataset_path(f"disaster_tweets/{part}.csv"))
+        for part in ("train", "test", "sample_submission")
+    )

@@ -1,0 +1,162 @@
+"""model_utils: seeding, profiles, metrics, callbacks, plots, sequences, packaged data."""
+import json
+
+import keras
+import matplotlib.figure
+import numpy as np
+import pytest
+
+import model_utils as mu
+
+
+def tiny_model(name="tiny"):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1)], name=name)
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+def train_once(seed):
+    mu.set_seed(seed)
+    x = np.random.rand(64, 3).astype("float32")
+    model = tiny_model()
+    model.fit(x, x.sum(axis=1), epochs=2, batch_size=16, verbose=0)
+    return [w.copy() for w in model.get_weights()]
+
+
+def test_set_seed_makes_training_repeat_bit_for_bit():
+    first, second, other = train_once(7), train_once(7), train_once(8)
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other))
+
+
+def test_profile_settings_picks_the_profile_and_rejects_mistakes():
+    sizes = dict(full=dict(epochs=20, n=1000), smoke=dict(epochs=1, n=50))
+    assert mu.profile_settings("full", **sizes).epochs == 20
+    assert mu.profile_settings("smoke", **sizes).n == 50
+    with pytest.raises(ValueError, match="Unknown profile 'fast'"):
+        mu.profile_settings("fast", **sizes)
+    with pytest.raises(ValueError, match="different settings"):
+        mu.profile_settings("full", full=dict(epochs=2), smoke=dict(steps=1))
+
+
+def test_record_metrics_shows_values_and_appends_to_the_runner_file(tmp_path, monkeypatch, capsys):
+    target = tmp_path / "metrics.jsonl"
+    monkeypatch.setenv(mu.METRICS_FILE_ENV, str(target))
+    mu.record_metrics(mae=1.5, acc=np.float32(0.25))
+    mu.record_metrics(mae=1.25)
+    assert "mae" in capsys.readouterr().out
+    lines = [json.loads(line) for line in target.read_text().splitlines()]
+    assert lines == [{"mae": 1.5, "acc": 0.25}, {"mae": 1.25}]
+
+
+def test_record_metrics_without_runner_only_shows(monkeypatch, capsys):
+    monkeypatch.delenv(mu.METRICS_FILE_ENV, raising=False)
+    assert mu.record_metrics(x=2) == {"x": 2.0}
+    assert "x  2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "abc"])
+def test_record_metrics_rejects_non_numbers(bad):
+    with pytest.raises(ValueError):
+        mu.record_metrics(score=bad)
+
+
+def test_exercise_check_turns_a_stub_into_an_actionable_message():
+    with pytest.raises(AssertionError, match="Exercise 'rnn_forward' is not done yet.*NotImplementedError"):
+        with mu.exercise_check("rnn_forward"):
+            raise NotImplementedError()
+    with pytest.raises(AssertionError, match="wrong shape"):
+        with mu.exercise_check("rnn_forward"):
+            raise AssertionError("wrong shape")
+
+
+def test_callbacks_are_safe_for_several_fits(tmp_path, monkeypatch):
+    monkeypatch.setenv(mu.RUN_DIR_ENV, str(tmp_path))
+    mu.set_seed(0)
+    x = np.random.rand(64, 3).astype("float32")
+    y = x.sum(axis=1)
+    callbacks = [mu.early_stopping_callback, mu.model_checkpoint_callback]
+    good = tiny_model("good")
+    good.fit(x, y, validation_split=0.25, epochs=30, verbose=0, callbacks=callbacks)
+    first_path = mu.model_checkpoint_callback.filepath
+    bad = tiny_model("bad")
+    bad.fit(x, y * 100, validation_split=0.25, epochs=2, verbose=0, callbacks=callbacks)
+    second_path = mu.model_checkpoint_callback.filepath
+    assert first_path != second_path
+    for path in (first_path, second_path):
+        assert path.startswith(str(tmp_path / "checkpoints"))
+        assert keras.models.load_model(path).count_params() == good.count_params()
+    # The second fit's loss is far worse than the first's, yet it saved its own best model.
+    assert keras.models.load_model(second_path).name == "bad"
+
+
+def test_plot_loss_and_accuracy_accepts_history_and_dict():
+    model = tiny_model()
+    history = model.fit(np.ones((8, 3)), np.ones(8), validation_split=0.25, epochs=2, verbose=0)
+    fig = mu.plot_loss_and_accuracy(history)
+    assert isinstance(fig, matplotlib.figure.Figure) and len(fig.axes) == 1
+    assert len(fig.axes[0].lines) == 2
+    fig = mu.plot_loss_and_accuracy({"loss": [1, 0.5], "accuracy": [0.5, 0.7], "val_accuracy": [0.4, 0.6]})
+    assert len(fig.axes) == 2 and len(fig.axes[1].lines) == 2
+    with pytest.raises(ValueError, match="Nothing to plot"):
+        mu.plot_loss_and_accuracy({"mae": [1.0]})
+
+
+def test_plot_series_and_confusion_matrix_return_figures():
+    fig = mu.plot_series(np.arange(5), {"truth": np.arange(5), "forecast": np.arange(5) + 1})
+    assert len(fig.axes[0].lines) == 2
+    fig = mu.plot_confusion_matrix([0, 1, 1, 0], [0, 1, 0, 0], labels=["no", "yes"])
+    assert isinstance(fig, matplotlib.figure.Figure)
+
+
+def test_windowed_dataset_pairs_each_window_with_the_next_value():
+    series = np.arange(10, dtype="float32")
+    batches = list(mu.windowed_dataset(series, window=3, batch_size=4, shuffle=False))
+    x = np.concatenate([b[0] for b in batches])
+    y = np.concatenate([b[1] for b in batches])
+    assert x.shape == (7, 3, 1) and batches[0][0].shape == (4, 3, 1)
+    np.testing.assert_array_equal(x[0, :, 0], [0, 1, 2])
+    np.testing.assert_array_equal(y, np.arange(3, 10))
+    shuffled = np.concatenate([b[1] for b in mu.windowed_dataset(series, 3, 4, shuffle=True)])
+    assert sorted(shuffled) == list(y)
+
+
+@pytest.mark.parametrize("window, batch_size, message", [
+    (10, 4, "at least 11 values"), (20, 4, "at least 21"), (0, 4, "positive"), (3, 0, "positive"),
+])
+def test_windowed_dataset_rejects_impossible_arguments(window, batch_size, message):
+    with pytest.raises(ValueError, match=message):
+        mu.windowed_dataset(np.arange(10), window, batch_size)
+
+
+def test_windowed_dataset_rejects_multidimensional_series():
+    with pytest.raises(ValueError, match="1-D"):
+        mu.windowed_dataset(np.zeros((10, 2)), 3, 2)
+
+
+def test_synthetic_series_is_the_course_series_and_repeats():
+    time, series = mu.synthetic_series()
+    assert time.shape == series.shape == (4 * 365 + 1,)
+    np.testing.assert_array_equal(series, mu.synthetic_series()[1])
+    noiseless = mu.synthetic_series(noise_level=0)[1]
+    assert noiseless[0] == pytest.approx(10 + 40 * np.cos(2 * np.pi / 365), rel=1e-5)
+    assert 4 < np.std(series - noiseless) < 6
+
+
+def test_adding_problem_targets_are_the_sum_of_the_marked_values():
+    x, y = mu.adding_problem(200, 50, seed=3)
+    assert x.shape == (200, 50, 2) and y.shape == (200,)
+    assert np.all(x[:, :, 1].sum(axis=1) == 2)
+    assert np.all(x[:, :25, 1].sum(axis=1) == 1)
+    np.testing.assert_allclose(y, (x[:, :, 0] * x[:, :, 1]).sum(axis=1))
+    np.testing.assert_array_equal(x, mu.adding_problem(200, 50, seed=3)[0])
+    with pytest.raises(ValueError):
+        mu.adding_problem(0, 50)
+
+
+def test_monthly_sunspots_come_from_statsmodels():
+    sunspots = mu.load_monthly_sunspots()
+    assert len(sunspots) == 260 * 12
+    assert str(sunspots.index[0].date()) == "1749-01-01" and str(sunspots.index[-1].date()) == "2008-12-01"
+    assert sunspots.min() >= 0 and 200 < sunspots.max() < 300
+    assert sunspots.iloc[0] == 58.0

@@ -1,0 +1,74 @@
+"""Every lesson, executed: solutions in the smoke profile, nbval output checks, untouched stubs."""
+import math
+import os
+import subprocess
+import sys
+
+import papermill
+import pytest
+
+from conftest import ROOT
+from course_tools import notebook, runner
+
+pytestmark = pytest.mark.notebooks
+
+# The metrics each lesson records (the names the course report relies on).
+EXPECTED_METRICS = {
+    "01_rnn_basics": {
+        "numpy_rnn_max_abs_diff", "synthetic_naive_mae", "synthetic_linear_mae", "synthetic_rnn_mae",
+        "sunspots_naive_mae", "sunspots_rnn_mae", "adding_constant_mse", "adding_rnn_mse"},
+    "02_lstm": {
+        "numpy_lstm_max_abs_diff", "adding_rnn_mse", "adding_lstm_mse", "imdb_tfidf_lr_test_acc",
+        "imdb_simplernn_test_acc", "imdb_lstm_test_acc", "imdb_bilstm_test_acc",
+        "imdb_stacked_bilstm_test_acc", "imdb_best_test_acc"},
+    "03_gru": {
+        "numpy_gru_max_abs_diff", "param_formula_errors", "sunspots_naive_mae", "sunspots_ar_mae",
+        "sunspots_simplernn_mae", "sunspots_lstm_mae", "sunspots_gru_mae", "gru_lstm_epoch_time_ratio"},
+    "04_convlstm": {
+        "copy_last_frame_mse", "convlstm_mse", "convlstm_to_copy_mse_ratio", "copy_last_frame_ssim",
+        "convlstm_ssim", "causality_max_abs_diff", "rollout_mse_step1", "rollout_mse_step5"},
+    "05_disaster_tweets": {
+        "tfidf_lr_val_acc", "tfidf_lr_val_f1", "lstm_val_f1", "bilstm_val_f1", "gru_val_f1",
+        "bigru_val_f1", "word2vec_val_f1", "best_val_f1", "best_val_acc", "best_threshold"},
+}
+LESSONS = [path.stem for path in runner.select([])]
+
+
+@pytest.mark.parametrize("stem", LESSONS)
+def test_solution_runs_in_the_smoke_profile_and_records_its_metrics(stem, tmp_path):
+    result = runner.run_notebook(ROOT / "solutions" / f"{stem}.ipynb", tmp_path, "smoke", timeout=900)
+    assert result["status"] == "ok", result["error"]
+    metrics = result["metrics"]
+    assert EXPECTED_METRICS[stem] <= set(metrics), f"missing: {EXPECTED_METRICS[stem] - set(metrics)}"
+    assert all(math.isfinite(value) for value in metrics.values())
+
+
+@pytest.mark.parametrize("stem", LESSONS)
+def test_solution_outputs_match_under_nbval(stem, tmp_path):
+    """Cells marked NBVAL_CHECK_OUTPUT print the same facts in a smoke run as in the stored full run."""
+    prepared = tmp_path / f"{stem}.ipynb"
+    papermill.execute_notebook(str(ROOT / "solutions" / f"{stem}.ipynb"), str(prepared),
+                               parameters={"PROFILE": "smoke"}, prepare_only=True)
+    checked = sum("NBVAL_CHECK_OUTPUT" in c.source for c in notebook.read(prepared).cells)
+    assert checked >= 2, "a lesson checks at least two cells' outputs"
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=", "-q", "--nbval-lax",
+         "--nbval-current-env", "--nbval-cell-timeout=900",
+         "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), str(prepared)],
+        cwd=tmp_path, env={**os.environ, "COURSE_RUN_DIR": str(tmp_path)}, capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stdout[-5000:]
+
+
+@pytest.mark.parametrize("stem", LESSONS)
+def test_untouched_student_notebook_fails_at_its_first_exercise(stem, tmp_path):
+    student = ROOT / "notebooks" / f"{stem}.ipynb"
+    result = runner.run_notebook(student, tmp_path, "smoke", timeout=900)
+    assert result["status"] == "failed"
+    first_check = notebook.read(student).cells.index(notebook.graded_cells(notebook.read(student))[0])
+    # The executed copy has papermill's injected parameters cell after the parameters cell.
+    assert result["error"].startswith(f"cell {first_check + 1}: AssertionError: Exercise '"), result["error"]
+    assert "is not done yet" in result["error"]
+
+
+def test_every_lesson_has_expected_metrics():
+    assert set(LESSONS) <= set(EXPECTED_METRICS)

@@ -1,0 +1,197 @@
+"""course_tools: student notebooks, repository checks, the course runner and its report."""
+import json
+import shutil
+import subprocess
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from conftest import ROOT
+from course_tools import cli, config, notebook, runner
+
+GRADED = {"nbgrader": {"grade": True, "grade_id": "square-check", "points": 2, "locked": True,
+                       "solution": False, "schema_version": 3}}
+
+
+def lesson(cells):
+    """A minimal lesson: badge, setup cell, parameters cell, then `cells`."""
+    nb = new_notebook(cells=[
+        new_markdown_cell(f"# Demo\n[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+                          f"({config.colab_url('solutions/00_demo.ipynb')})"),
+        new_code_cell(notebook.SETUP_SOURCE),
+        new_code_cell('PROFILE = "full"', metadata={"tags": ["parameters"]}),
+        *cells,
+    ])
+    return notebook.normalize(nb, keep_outputs=True)
+
+
+def exercise_cells():
+    solution = new_code_cell(
+        "def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION", id="square")
+    check = new_code_cell(
+        "assert square(3) == 9, 'square(3) should be 9'\n### BEGIN HIDDEN TESTS\nassert square(-2) == 4\n"
+        "### END HIDDEN TESTS", id="square-check", metadata=GRADED)
+    return [solution, check]
+
+
+def test_student_copy_stubs_solutions_and_removes_hidden_tests(tmp_path):
+    nb = lesson(exercise_cells())
+    nb.cells[3].outputs = [nbformat.v4.new_output("stream", text="out")]
+    nb.cells[3].execution_count = 3
+    notebook.write(nb, tmp_path / "00_demo.ipynb")
+    student = notebook.make_student(tmp_path / "00_demo.ipynb")
+    assert student.cells[3].source == "def square(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()"
+    assert student.cells[4].source == "assert square(3) == 9, 'square(3) should be 9'"
+    assert student.cells[4].id == "square-check" and student.cells[4].metadata == GRADED
+    assert all(not c.get("outputs") and not c.get("execution_count") for c in student.cells if c.cell_type == "code")
+    assert config.colab_url("notebooks/00_demo.ipynb") in student.cells[0].source
+    assert "solutions/" not in student.cells[0].source
+
+
+@pytest.mark.parametrize("source, message", [
+    ("### BEGIN SOLUTION\nx = 1", "never closed"),
+    ("x = 1\n### END SOLUTION", "without"),
+    ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "inside another"),
+])
+def test_unbalanced_markers_are_reported_with_their_cell(tmp_path, source, message):
+    notebook.write(lesson([new_code_cell(source, id="broken")]), tmp_path / "00_demo.ipynb")
+    with pytest.raises(notebook.NotebookError, match=f"00_demo.ipynb cell 3 \\(broken\\).*{message}"):
+        notebook.make_student(tmp_path / "00_demo.ipynb")
+
+
+def test_markdown_answers_are_stubbed_too(tmp_path):
+    cell = new_markdown_cell("Why?\n### BEGIN SOLUTION\nBecause.\n### END SOLUTION")
+    notebook.write(lesson([cell]), tmp_path / "00_demo.ipynb")
+    assert notebook.make_student(tmp_path / "00_demo.ipynb").cells[3].source == "Why?\nYOUR ANSWER HERE"
+
+
+def test_the_repository_passes_its_own_check():
+    assert notebook.check_repository() == []
+
+
+@pytest.fixture
+def repo_copy(tmp_path):
+    for folder in ("solutions", "notebooks"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    return tmp_path
+
+
+def first_lesson(root, folder):
+    return sorted((root / folder).glob("*.ipynb"))[0]
+
+
+def test_check_finds_a_student_notebook_out_of_date(repo_copy):
+    path = first_lesson(repo_copy, "solutions")
+    nb = notebook.read(path)
+    nb.cells.append(new_markdown_cell("A new paragraph."))
+    notebook.write(notebook.normalize(nb, keep_outputs=True), path)
+    assert any("out of date" in p for p in notebook.check_repository(repo_copy))
+
+
+def test_check_finds_outputs_and_solutions_in_a_student_notebook(repo_copy):
+    path = first_lesson(repo_copy, "notebooks")
+    shutil.copy(first_lesson(repo_copy, "solutions"), path)
+    problems = notebook.check_repository(repo_copy)
+    assert any(path.name in p and "out of date" in p for p in problems)
+    assert any("Colab link" in p for p in problems)
+
+
+def test_check_finds_a_wrong_badge_a_changed_setup_cell_and_metadata(repo_copy):
+    path = first_lesson(repo_copy, "solutions")
+    nb = notebook.read(path)
+    nb.cells[0].source = nb.cells[0].source.replace("solutions/", "notebooks/")
+    notebook.setup_cell(nb).source += "\nprint('changed')"
+    nb.metadata["widgets"] = {"state": {}}
+    notebook.write(nb, path)
+    problems = notebook.check_repository(repo_copy)
+    assert any("Colab link" in p and "solutions/" in p for p in problems)
+    assert any("setup cell" in p for p in problems)
+    assert any("not normalised" in p for p in problems)
+
+
+def test_check_enforces_the_size_budget(repo_copy, monkeypatch):
+    monkeypatch.setattr(config, "SOLUTION_BUDGET", 1000)
+    assert any("over the budget" in p for p in notebook.check_repository(repo_copy))
+
+
+def test_setup_cell_is_identical_in_every_notebook():
+    for path in sorted(ROOT.glob("*/[0-9][0-9]_*.ipynb")):
+        assert notebook.setup_cell(notebook.read(path)).source == notebook.SETUP_SOURCE, path
+
+
+def test_setup_cell_fetches_the_course_when_a_notebook_is_opened_alone(tmp_path, monkeypatch):
+    """A student notebook copied out of the repository, with the address pointed at a local clone."""
+    from nbclient import NotebookClient
+
+    if subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True).returncode:
+        pytest.skip("the repository has no commit to clone yet")
+    student = notebook.read(first_lesson(ROOT, "notebooks"))
+    nb = new_notebook(cells=[notebook.setup_cell(student), new_code_cell("print(mu.__file__)")])
+    monkeypatch.delenv("PYTHONPATH")
+    monkeypatch.setenv("COURSE_REPO", str(ROOT))
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    printed = "".join(o.get("text", "") for c in nb.cells for o in c.outputs)
+    assert "All course packages are installed." in printed
+    assert str(tmp_path / "sequence-models-course" / "model_utils.py") in printed
+
+
+def write_lesson(folder, name, cells):
+    folder.mkdir(exist_ok=True)
+    notebook.write(lesson(cells), folder / name)
+
+
+def test_runner_reports_status_time_metrics_and_errors(tmp_path):
+    solutions = tmp_path / "solutions"
+    write_lesson(solutions, "01_ok.ipynb", [new_code_cell(
+        "mu.record_metrics(smoke_flag=float(PROFILE == 'smoke'))\nmu.record_metrics(other=2)")])
+    write_lesson(solutions, "02_fails.ipynb", [new_code_cell("raise ValueError('broken on purpose')")])
+    write_lesson(solutions, "03_slow.ipynb", [new_code_cell("import time\ntime.sleep(600)")])
+    out = tmp_path / "out"
+    report = runner.run_course(runner.select([], solutions), "smoke", out, tmp_path, timeout=40)
+    assert report["profile"] == "smoke" and report["seconds"] > 0
+    results = report["notebooks"]
+    assert list(results) == ["01_ok", "02_fails", "03_slow"]
+    assert results["01_ok"]["status"] == "ok" and results["01_ok"]["error"] is None
+    assert results["01_ok"]["metrics"] == {"smoke_flag": 1.0, "other": 2.0}
+    assert results["02_fails"]["status"] == "failed"
+    assert results["02_fails"]["error"] == "cell 3: ValueError: broken on purpose"
+    assert results["03_slow"]["status"] == "timeout" and "40 s" in results["03_slow"]["error"]
+    assert json.loads((tmp_path / "report.json").read_text()) == report
+    assert (out / "01_ok.ipynb").exists()
+    table = (tmp_path / "report.md").read_text()
+    assert "| 02_fails | failed: cell 3: ValueError: broken on purpose |" in table
+    assert runner.failed(report) == ["02_fails", "03_slow"]
+
+
+def test_select_rejects_unknown_lessons():
+    with pytest.raises(ValueError, match="No lesson matches 99"):
+        runner.select(["99"])
+
+
+def test_refresh_stores_outputs_of_a_full_run_only(tmp_path, monkeypatch):
+    solutions = tmp_path / "solutions"
+    write_lesson(solutions, "01_ok.ipynb", [new_code_cell("print('hello from', PROFILE)")])
+    monkeypatch.setattr(config, "SOLUTIONS", solutions)
+    monkeypatch.setattr(config, "ROOT", tmp_path)
+    report_dir = tmp_path / "build"
+    runner.run_course(runner.select([], solutions), "smoke", tmp_path / "smoke", report_dir, timeout=120)
+    with pytest.raises(ValueError, match="smoke run"):
+        runner.refresh_solutions(report_dir / "report.json", [])
+    runner.run_course(runner.select([], solutions), "full", tmp_path / "executed", report_dir, timeout=120)
+    runner.refresh_solutions(report_dir / "report.json", [])
+    refreshed = notebook.read(solutions / "01_ok.ipynb")
+    assert [c.metadata.get("tags") for c in refreshed.cells if "injected-parameters" in c.metadata.get("tags", [])] == []
+    assert refreshed.cells[-1].outputs[0]["text"] == "hello from full\n"
+    nb = notebook.read(solutions / "01_ok.ipynb")
+    nb.cells[-1].source += "\nprint('edited')"
+    notebook.write(nb, solutions / "01_ok.ipynb")
+    with pytest.raises(ValueError, match="changed since that run"):
+        runner.refresh_solutions(report_dir / "report.json", [])
+
+
+def test_cli_check_exits_non_zero_on_problems(monkeypatch, capsys):
+    monkeypatch.setattr(notebook, "check_repository", lambda: ["notebooks/x.ipynb: out of date"])
+    assert cli.main(["check"]) == 1
+    assert "out of date" in capsys.readouterr().err
+    assert cli.main(["run", "99"]) == 2
