@@ -285,6 +285,9 @@ def _download(url: str, target: Path, name: str, entry: dict) -> None:
                 if total and done * 10 // total > shown:
                     shown = done * 10 // total
                     print(f"  {name}: {done / 1e6:.1f} of {total / 1e6:.1f} MB", flush=True)
+        declared = int(response.headers.get("Content-Length") or 0)
+        if declared and done != declared:
+            raise http.client.IncompleteRead(b"", declared - done)
         if digest.hexdigest() != entry["sha256"]:
             raise DataError(
                 f"Checksum mismatch for {name} downloaded from {url}: expected sha256 "
