@@ -15,9 +15,9 @@ from course_tools.notebook import normalize, read, write
 HEARTBEAT_SECONDS = 60
 
 
-def select(lessons: list[str] | None, folder: Path = config.SOLUTIONS) -> list[Path]:
-    """Solution notebooks whose stem starts with one of `lessons` (all when empty)."""
-    notebooks = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+def select(lessons: list[str] | None, folder: Path | None = None) -> list[Path]:
+    """Notebooks in `folder` (default solutions/) whose stem starts with one of `lessons` (all when empty)."""
+    notebooks = sorted((folder or config.SOLUTIONS).glob("[0-9][0-9]_*.ipynb"))
     if lessons:
         unknown = [l for l in lessons if not any(nb.stem.startswith(l) for nb in notebooks)]
         if unknown:
