@@ -310,6 +310,9 @@ def grade_one(student: str, submission: Path | None, key: AnswerKey, out: Path, 
     except (InvalidSubmission, OSError) as error:
         result.problem = str(error)
         return result
+    except Exception as error:  # noqa: BLE001 - a file the reader chokes on must not stop the batch
+        result.problem = f"could not be read as a notebook ({type(error).__name__}: {error})"
+        return result
     work = Path(tempfile.mkdtemp(prefix=f"grade-{key.lesson}-"))
     executed = out / "executed" / f"{student}.ipynb"
     try:
@@ -349,6 +352,8 @@ def grade_one(student: str, submission: Path | None, key: AnswerKey, out: Path, 
         else:
             nbformat.write(nb, str(executed))
         _score(result, ran, key, code, state, timeout, work / "worker.log")
+    except Exception as error:  # noqa: BLE001 - the batch always completes
+        result.status, result.problem = "error", f"the grader failed on it ({type(error).__name__}: {error})"
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return result
