@@ -34,15 +34,15 @@ def _display_path(path: Path) -> str:
 
 
 def first_error(executed: Path) -> str | None:
-    """'cell N: Error: message' for the first error output of an executed notebook."""
+    """'cell <id>: Error: message' for the first error output of an executed notebook."""
     try:
         nb = read(executed)
     except (OSError, ValueError):
         return None
-    for index, cell in enumerate(nb.cells):
+    for cell in nb.cells:
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
-                return f"cell {index}: {output['ename']}: {output['evalue']}"
+                return f"cell {cell.get('id')}: {output['ename']}: {output['evalue']}"
     return None
 
 
