@@ -6,7 +6,7 @@ PROFILE ?= full
 LESSONS ?=
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: course smoke test check student refresh clean
+.PHONY: course smoke test check student refresh grade clean
 
 $(VENV)/installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ student: $(VENV)/installed  ## regenerate notebooks/ from solutions/
 refresh: $(VENV)/installed  ## store the outputs of the last full `make course` in solutions/
 	$(PY) -m course_tools refresh $(LESSONS)
 	$(PY) -m course_tools student
+
+grade: $(VENV)/installed  ## grade submissions: make grade LESSON=01 SUBMISSIONS=dir OUT=dir [WORKERS=n TIMEOUT=s]
+	@test -n "$(LESSON)" -a -n "$(SUBMISSIONS)" -a -n "$(OUT)" || \
+		{ echo "usage: make grade LESSON=01 SUBMISSIONS=<dir> OUT=<dir> [WORKERS=n] [TIMEOUT=s]"; exit 2; }
+	$(PY) -m course_tools grade $(LESSON) "$(SUBMISSIONS)" "$(OUT)" $(if $(WORKERS),--workers $(WORKERS)) $(if $(TIMEOUT),--timeout $(TIMEOUT))
 
 clean:
 	rm -rf build

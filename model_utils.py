@@ -19,12 +19,15 @@ import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
-import keras
-import matplotlib
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-import tensorflow as tf
+# TensorFlow's C++ start-up notices would fill every notebook's first output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import matplotlib  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 COURSE_ROOT = Path(__file__).resolve().parent
 MANIFEST_PATH = COURSE_ROOT / "data" / "manifest.json"
@@ -34,6 +37,8 @@ RUN_DIR_ENV = "COURSE_RUN_DIR"
 METRICS_FILE_ENV = "COURSE_METRICS_FILE"
 PROFILES = ("full", "smoke")
 
+# Retracing notices when several models predict in one notebook are expected here.
+tf.get_logger().setLevel("ERROR")
 # Keras warns that fit() ignores `shuffle` for tf.data input; the course's datasets shuffle themselves.
 warnings.filterwarnings("ignore", message=r"`shuffle=True` was passed")
 # Figures at modest resolution keep the committed notebooks small.
@@ -67,7 +72,7 @@ def run_dir() -> Path:
     return path
 
 
-def record_metrics(**values: float) -> dict:
+def record_metrics(**values: float) -> None:
     """Show key results and, when the course runner asks for them, append them to its file."""
     if not values:
         raise ValueError("record_metrics needs at least one name=value.")
@@ -84,7 +89,6 @@ def record_metrics(**values: float) -> dict:
     if target:
         with open(target, "a", encoding="utf-8") as f:
             f.write(json.dumps(metrics) + "\n")
-    return metrics
 
 
 @contextlib.contextmanager

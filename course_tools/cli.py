@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from course_tools import config, notebook, runner
+from course_tools import config, grading, notebook, runner
 
 DEFAULT_TIMEOUT = {"full": 1800, "smoke": 600}
 
@@ -27,6 +27,18 @@ def main(argv: list[str] | None = None) -> int:
     refresh = commands.add_parser("refresh", help="store the outputs of a full run in solutions/")
     refresh.add_argument("lessons", nargs="*", help="lesson prefixes (default: all)")
     refresh.add_argument("--report", type=Path, default=config.BUILD / "report.json")
+
+    grade = commands.add_parser("grade", help="grade a folder of submissions: grades.csv, feedback, executed notebooks")
+    grade.add_argument("lesson", help="the lesson prefix, such as 01")
+    grade.add_argument("submissions", type=Path, help="<dir>/<student>.ipynb or <dir>/<student>/<anything>.ipynb")
+    grade.add_argument("out", type=Path, help="folder for grades.csv, feedback/ and executed/")
+    grade.add_argument("--workers", type=int, help="notebooks graded at once (default: number of cores)")
+    grade.add_argument("--timeout", type=float, default=grading.DEFAULT_TIMEOUT,
+                       help=f"seconds per submission (default {grading.DEFAULT_TIMEOUT})")
+    grade.add_argument("--memory-mb", type=int, default=grading.DEFAULT_MEMORY_MB,
+                       help=f"address-space limit of each submission's kernel in MB (default {grading.DEFAULT_MEMORY_MB})")
+    grade.add_argument("--max-output-mb", type=float, default=grading.DEFAULT_MAX_OUTPUT_MB,
+                       help=f"outputs kept per notebook in MB (default {grading.DEFAULT_MAX_OUTPUT_MB:g})")
 
     args = parser.parse_args(argv)
     try:
@@ -55,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "refresh":
             for path in runner.refresh_solutions(args.report, args.lessons):
                 print(f"refreshed {path.relative_to(config.ROOT)}")
+            return 0
+        if args.command == "grade":
+            grading.grade(args.lesson, args.submissions, args.out, workers=args.workers, timeout=args.timeout,
+                          memory_mb=args.memory_mb, max_output_mb=args.max_output_mb)
             return 0
     except (ValueError, FileNotFoundError, notebook.NotebookError) as error:
         print(f"{args.command}: {error}", file=sys.stderr)

@@ -15,9 +15,9 @@ from course_tools.notebook import normalize, read, write
 HEARTBEAT_SECONDS = 60
 
 
-def select(lessons: list[str] | None, folder: Path = config.SOLUTIONS) -> list[Path]:
-    """Solution notebooks whose stem starts with one of `lessons` (all when empty)."""
-    notebooks = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+def select(lessons: list[str] | None, folder: Path | None = None) -> list[Path]:
+    """Notebooks in `folder` (default solutions/) whose stem starts with one of `lessons` (all when empty)."""
+    notebooks = sorted((folder or config.SOLUTIONS).glob("[0-9][0-9]_*.ipynb"))
     if lessons:
         unknown = [l for l in lessons if not any(nb.stem.startswith(l) for nb in notebooks)]
         if unknown:
@@ -34,15 +34,15 @@ def _display_path(path: Path) -> str:
 
 
 def first_error(executed: Path) -> str | None:
-    """'cell N: Error: message' for the first error output of an executed notebook."""
+    """'cell <id>: Error: message' for the first error output of an executed notebook."""
     try:
         nb = read(executed)
     except (OSError, ValueError):
         return None
-    for index, cell in enumerate(nb.cells):
+    for cell in nb.cells:
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
-                return f"cell {index}: {output['ename']}: {output['evalue']}"
+                return f"cell {cell.get('id')}: {output['ename']}: {output['evalue']}"
     return None
 
 

@@ -1,0 +1,247 @@
+"""Instructor grading: answer key, submission rebuilding, and whole batches of real lesson-01 notebooks.
+
+The batches run every submission for real (each lesson-01 run costs about 30 s of CPU), so the
+cases share two batches with two workers: one for the submissions that run the whole lesson, one
+with a short time limit for those that stop early (infinite loop, kernel crash).
+"""
+import copy
+import csv
+import json
+import subprocess
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell
+
+from conftest import ROOT
+from course_tools import cli, grading, notebook
+
+SOLUTION = ROOT / "solutions" / "01_rnn_basics.ipynb"
+STUDENT = ROOT / "notebooks" / "01_rnn_basics.ipynb"
+HEADER = "student,status,score,max_score,rnn-forward-check,rnn-shape-check"
+
+
+def student_copy():
+    return notebook.read(STUDENT)
+
+
+def index_of(nb, cell_id):
+    return next(i for i, c in enumerate(nb.cells) if c.id == cell_id)
+
+
+def solve(nb, *cell_ids):
+    """Fill in the student's answer cells with the solution's code."""
+    solution = notebook.read(SOLUTION)
+    for cell_id in cell_ids:
+        nb.cells[index_of(nb, cell_id)].source = solution.cells[index_of(solution, cell_id)].source
+    return nb
+
+
+def insert_after(nb, cell_id, source):
+    nb.cells.insert(index_of(nb, cell_id) + 1, new_code_cell(source))
+    return nb
+
+
+def save(nb, path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+
+
+@pytest.fixture(scope="module")
+def key():
+    return grading.load_key(SOLUTION)
+
+
+def rows(out):
+    with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
+        return {row["student"]: row for row in csv.DictReader(handle)}
+
+
+# ---------------------------------------------------------------------------- without execution
+
+def test_the_key_takes_points_and_hidden_tests_from_the_solution(key):
+    assert [(t.grade_id, t.points) for t in key.tests] == [("rnn-forward-check", 3), ("rnn-shape-check", 2)]
+    assert key.max_score == 5
+    assert all(notebook.BEGIN_HIDDEN in t.cell.source for t in key.tests)
+    assert all(notebook.BEGIN_HIDDEN not in t.visible for t in key.tests)
+
+
+def test_prepared_notebook_runs_the_solution_tests_in_the_smoke_profile(key):
+    nb = student_copy()
+    check = nb.cells[index_of(nb, "rnn-forward-check")]
+    check.source = "pass  # trust me"
+    check.metadata["nbgrader"]["points"] = 100
+    del nb.cells[index_of(nb, "rnn-shape-check")]
+    fake = new_code_cell("print('bonus')", metadata={"nbgrader": {"grade": True, "grade_id": "bonus", "points": 50}})
+    nb.cells.append(fake)
+    nb.cells.insert(3, new_code_cell('PROFILE = "full"', metadata={"tags": ["injected-parameters"]}))
+    prepared, notes = grading.prepare(nbformat.writes(nb), key)
+
+    solution = notebook.read(SOLUTION)
+    for test in ("rnn-forward-check", "rnn-shape-check"):
+        cell = prepared.cells[index_of(prepared, test)]
+        assert cell.source == solution.cells[index_of(solution, test)].source
+        assert cell.metadata["nbgrader"] == solution.cells[index_of(solution, test)].metadata["nbgrader"]
+    # The deleted test is back right after the cell that precedes it in the solution.
+    assert [c.id for c in prepared.cells].index("rnn-shape-check") == index_of(prepared, "rnn-shape") + 1
+    assert "bonus" not in "".join(c.source for c in prepared.cells)
+    injected = [c for c in prepared.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and 'PROFILE = "smoke"' in injected[0].source
+    assert prepared.cells.index(injected[0]) == index_of(prepared, "parameters") + 1
+    assert any("`rnn-forward-check` was edited" in n for n in notes)
+    assert any("`rnn-shape-check` was missing" in n for n in notes)
+
+
+def test_cells_without_ids_are_matched_by_source(key):
+    """Colab and older Jupyter drop cell ids; unchanged test cells are still recognised."""
+    raw = json.loads(STUDENT.read_text(encoding="utf-8"))
+    raw["nbformat_minor"] = 4
+    for cell in raw["cells"]:
+        cell.pop("id", None)
+        cell["metadata"].pop("nbgrader", None)
+    prepared, _ = grading.prepare(json.dumps(raw), key)
+    sources = [c.source for c in prepared.cells]
+    for test in key.tests:
+        assert sources.count(test.cell.source) == 1
+    assert sum(c.source == notebook.SETUP_SOURCE for c in prepared.cells) == 1
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "not valid JSON"),
+    ('{"cells": []}', "not a Jupyter notebook"),
+    (json.dumps(nbformat.v4.new_notebook(cells=[new_code_cell("print(1)")])), "no cell in common"),
+])
+def test_ungradable_files_are_invalid(key, text, message):
+    with pytest.raises(grading.InvalidSubmission, match=message):
+        grading.prepare(text, key)
+
+
+def test_submission_layouts(tmp_path):
+    (tmp_path / "alice.ipynb").write_text("{}")
+    (tmp_path / "bob" / "week1").mkdir(parents=True)
+    (tmp_path / "bob" / "week1" / "my work.ipynb").write_text("{}")
+    (tmp_path / "bob" / ".ipynb_checkpoints").mkdir()
+    (tmp_path / "bob" / ".ipynb_checkpoints" / "x-checkpoint.ipynb").write_text("{}")
+    (tmp_path / "carol").mkdir()
+    (tmp_path / "carol" / "01_rnn_basics.ipynb").write_text("{}")
+    (tmp_path / "carol" / "scratch.ipynb").write_text("{}")
+    (tmp_path / "dave").mkdir()
+    (tmp_path / "erin").mkdir()
+    (tmp_path / "erin" / "a.ipynb").write_text("{}")
+    (tmp_path / "erin" / "b.ipynb").write_text("{}")
+    (tmp_path / "notes.txt").write_text("")
+    found = {s: (p and p.relative_to(tmp_path).as_posix(), problem)
+             for s, p, problem in grading.find_submissions(tmp_path, "01_rnn_basics")}
+    assert found["alice"] == ("alice.ipynb", None)
+    assert found["bob"] == ("bob/week1/my work.ipynb", None)
+    assert found["carol"] == ("carol/01_rnn_basics.ipynb", None)
+    assert found["dave"][0] is None and "no notebook" in found["dave"][1]
+    assert found["erin"][0] is None and "several notebooks" in found["erin"][1]
+    assert list(found) == sorted(found)
+
+
+def test_the_csv_is_sorted_by_student_and_independent_of_completion_order(key, tmp_path):
+    results = [grading.Result(name, "ok", {"rnn-forward-check": 3.0, "rnn-shape-check": 0.0})
+               for name in ("zoe", "adam", "mia")]
+    grading.write_csv(results, key, tmp_path / "a.csv")
+    grading.write_csv(list(reversed(results)), key, tmp_path / "b.csv")
+    text = (tmp_path / "a.csv").read_text()
+    assert text == (tmp_path / "b.csv").read_text()
+    assert text.splitlines() == [HEADER, "adam,ok,3,5,3,0", "mia,ok,3,5,3,0", "zoe,ok,3,5,3,0"]
+
+
+def test_grade_refuses_an_output_folder_inside_the_submissions(tmp_path, capsys):
+    assert cli.main(["grade", "01", str(tmp_path), str(tmp_path / "out")]) == 2
+    assert "OUT must not be inside SUBMISSIONS" in capsys.readouterr().err
+
+
+def test_make_grade_calls_the_cli():
+    dry = subprocess.run(["make", "-n", "grade", "LESSON=01", "SUBMISSIONS=subs", "OUT=out", "WORKERS=2"],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert "-m course_tools grade 01 \"subs\" \"out\" --workers 2" in dry
+
+
+# ------------------------------------------------------------------------------ whole batches
+
+@pytest.fixture(scope="module")
+def full_batch(tmp_path_factory):
+    """Submissions that run the whole lesson, graded in one batch with two workers."""
+    subs, out = tmp_path_factory.mktemp("submissions"), tmp_path_factory.mktemp("graded")
+    save(student_copy(), subs / "untouched.ipynb")
+    save(notebook.read(SOLUTION), subs / "solution.ipynb")
+    # One exercise solved, in a student folder, with a cell that raises before the exercises.
+    save(insert_after(solve(student_copy(), "rnn-forward"), "parameters", "raise RuntimeError('oops')"),
+         subs / "one_solved" / "submission" / "anything.ipynb")
+    # The shape exercise solved but its test deleted; the forward test edited to pass without
+    # the exercise; megabytes printed; a cell that asks for more memory than the limit.
+    tampered = solve(student_copy(), "rnn-shape")
+    tampered.cells[index_of(tampered, "rnn-forward-check")].source = "pass"
+    del tampered.cells[index_of(tampered, "rnn-shape-check")]
+    insert_after(tampered, "rnn-shape", "print('x' * 3_000_000)\nprint('y' * 3_000_000)")
+    insert_after(tampered, "parameters", "hog = bytearray(64 * 2**30)")
+    save(tampered, subs / "tampered.ipynb")
+    (subs / "broken_json.ipynb").write_text('{"cells": [', encoding="utf-8")
+    results = grading.grade("01", subs, out, workers=2, timeout=600, progress=lambda *_: None)
+    return out, {r.student: r for r in results}
+
+
+@pytest.fixture(scope="module")
+def stopping_batch(tmp_path_factory):
+    """Submissions that never finish or kill their kernel: a short time limit keeps this batch fast."""
+    subs, out = tmp_path_factory.mktemp("submissions"), tmp_path_factory.mktemp("graded")
+    loop = student_copy()
+    loop.cells.insert(index_of(loop, "setup"), new_code_cell("while True:\n    pass"))
+    save(loop, subs / "loops.ipynb")
+    crash = student_copy()
+    crash.cells.insert(index_of(crash, "setup"), new_code_cell("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"))
+    save(crash, subs / "crashes.ipynb")
+    results = grading.grade("01", subs, out, workers=2, timeout=45, progress=lambda *_: None)
+    return out, {r.student: r for r in results}
+
+
+@pytest.mark.notebooks
+def test_batch_scores_and_statuses(full_batch):
+    out, results = full_batch
+    assert (out / "grades.csv").read_text().splitlines() == [
+        HEADER,
+        "broken_json,invalid,0,5,0,0",
+        "one_solved,error,3,5,3,0",
+        "solution,ok,5,5,3,2",
+        "tampered,error,2,5,0,2",
+        "untouched,error,0,5,0,0",
+    ]
+    assert "RuntimeError: oops" in results["one_solved"].problem
+    assert "not valid JSON" in results["broken_json"].problem
+    assert "is not done yet" in results["untouched"].feedback["rnn-forward-check"]
+
+
+@pytest.mark.notebooks
+def test_batch_feedback_and_executed_notebooks(full_batch):
+    out, results = full_batch
+    assert sorted(p.name for p in (out / "feedback").iterdir()) == [
+        "broken_json.md", "one_solved.md", "solution.md", "tampered.md", "untouched.md"]
+    assert sorted(p.name for p in (out / "executed").iterdir()) == [
+        "one_solved.ipynb", "solution.ipynb", "tampered.ipynb", "untouched.ipynb"]
+    feedback = (out / "feedback" / "tampered.md").read_text()
+    assert "**Score: 2 / 5** (status: error)" in feedback
+    assert "| `rnn-forward-check` | failed | 0 / 3 |" in feedback
+    assert "Exercise 'rnn_forward' is not done yet" in feedback
+    assert "`rnn-forward-check` was edited" in feedback and "`rnn-shape-check` was missing" in feedback
+    assert "Output over the grader's limit was dropped" in feedback
+    executed = (out / "executed" / "tampered.ipynb")
+    assert executed.stat().st_size < 6_000_000
+    nb = notebook.read(executed)
+    hog = next(c for c in nb.cells if c.source.startswith("hog ="))
+    assert [o.ename for o in hog.outputs if o.output_type == "error"] == ["MemoryError"]
+    assert "Exercise 'rnn_output_shape'" in (out / "feedback" / "untouched.md").read_text()
+
+
+@pytest.mark.notebooks
+def test_runaway_and_crashing_submissions_get_their_status(stopping_batch):
+    out, results = stopping_batch
+    assert (out / "grades.csv").read_text().splitlines() == [
+        HEADER, "crashes,error,0,5,0,0", "loops,timeout,0,5,0,0"]
+    assert "kernel died while running cell 2" in results["crashes"].problem
+    assert "did not finish within 45 s" in results["loops"].problem
+    assert "cell 2" in results["loops"].problem
+    assert "not run" in (out / "feedback" / "loops.md").read_text()
