@@ -178,7 +178,8 @@ def windowed_dataset(series, window: int, batch_size: int, shuffle: bool = True)
     """Pairs (the `window` values before t, value at t) from a 1-D series, as a tf.data dataset.
 
     Inputs have shape (batch, window, 1) and targets (batch,). Shuffling is seeded by
-    `set_seed`, so it repeats from run to run.
+    `set_seed`, so it repeats from run to run; a dataset reused for several fits carries on its
+    shuffle order, so build a new one after each `set_seed` when comparing seeds.
     """
     values = np.asarray(series, dtype="float32")
     if values.ndim != 1:
