@@ -67,6 +67,8 @@ def run_notebook(notebook: Path, out_dir: Path, profile: str, timeout: float) ->
         "COURSE_RUN_DIR": str(run_dir.resolve()),
         "COURSE_METRICS_FILE": str(metrics_file.resolve()),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(config.ROOT), os.environ.get("PYTHONPATH")])),
+        # Figures belong in the executed notebook, even when the caller exported MPLBACKEND=Agg.
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
     }
     command = [
         sys.executable, "-m", "papermill", str(notebook), str(executed),

@@ -185,7 +185,9 @@ def test_select_rejects_unknown_lessons():
 
 def test_refresh_stores_outputs_of_a_full_run_only(tmp_path, monkeypatch):
     solutions = tmp_path / "solutions"
-    write_lesson(solutions, "01_ok.ipynb", [new_code_cell("print('hello from', PROFILE)")])
+    write_lesson(solutions, "01_ok.ipynb", [new_code_cell("import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()"),
+                                            new_code_cell("print('hello from', PROFILE)")])
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # as in CI: the stored outputs must keep their figures anyway
     monkeypatch.setattr(config, "SOLUTIONS", solutions)
     monkeypatch.setattr(config, "ROOT", tmp_path)
     report_dir = tmp_path / "build"
@@ -197,6 +199,7 @@ def test_refresh_stores_outputs_of_a_full_run_only(tmp_path, monkeypatch):
     refreshed = notebook.read(solutions / "01_ok.ipynb")
     assert [c.metadata.get("tags") for c in refreshed.cells if "injected-parameters" in c.metadata.get("tags", [])] == []
     assert refreshed.cells[-1].outputs[0]["text"] == "hello from full\n"
+    assert "image/png" in refreshed.cells[-2].outputs[0]["data"]
     nb = notebook.read(solutions / "01_ok.ipynb")
     nb.cells[-1].source += "\nprint('edited')"
     notebook.write(nb, solutions / "01_ok.ipynb")
