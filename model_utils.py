@@ -309,6 +309,9 @@ def dataset_path(name: str) -> Path:
     if name not in manifest:
         raise KeyError(f"{name!r} is not in {MANIFEST_PATH}; known files: {', '.join(sorted(manifest))}.")
     entry = manifest[name]
+    bundled = MANIFEST_PATH.parent / name  # small files the course ships in data/
+    if bundled.is_file():
+        return _verified(bundled, name, entry)
     data_dir = os.environ.get(DATA_DIR_ENV)
     if data_dir and (Path(data_dir) / name).is_file():
         return _verified(Path(data_dir) / name, name, entry)
@@ -332,10 +335,8 @@ def dataset_path(name: str) -> Path:
 
 
 def load_monthly_sunspots() -> pd.Series:
-    """Monthly mean sunspot numbers 1749-2008, from the raw file shipped inside statsmodels."""
-    import statsmodels.datasets.sunspots as sunspots_module
-
-    raw = Path(sunspots_module.__file__).parent / "src" / "sunspots_monthly.dat"
+    """Monthly mean sunspot numbers 1749-2008, from the file the course ships in data/."""
+    raw = dataset_path("sunspots_monthly.dat")
     values, start = [], None
     for line in raw.read_text().splitlines():
         fields = line.split()

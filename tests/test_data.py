@@ -78,6 +78,16 @@ def test_data_directory_comes_first(manifest, tmp_path):
     assert mu.dataset_path("demo/file.csv") == path
 
 
+def test_a_file_shipped_beside_the_manifest_comes_first_and_is_verified(manifest, tmp_path):
+    manifest()
+    shipped = put(tmp_path)
+    put(tmp_path / "data", b"other copy")
+    assert mu.dataset_path("demo/file.csv") == shipped
+    shipped.write_bytes(b"edited")
+    with pytest.raises(mu.DataError, match="Checksum mismatch for demo/file.csv"):
+        mu.dataset_path("demo/file.csv")
+
+
 def test_checksum_mismatch_names_the_file_and_never_falls_back(manifest, tmp_path, server):
     manifest(f"{server}/good.csv")
     put(tmp_path / "data", b"tampered")

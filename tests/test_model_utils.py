@@ -154,7 +154,8 @@ def test_adding_problem_targets_are_the_sum_of_the_marked_values():
         mu.adding_problem(0, 50)
 
 
-def test_monthly_sunspots_come_from_statsmodels():
+def test_monthly_sunspots_come_from_the_file_the_course_ships():
+    assert mu.dataset_path("sunspots_monthly.dat") == mu.COURSE_ROOT / "data" / "sunspots_monthly.dat"
     sunspots = mu.load_monthly_sunspots()
     assert len(sunspots) == 260 * 12
     assert str(sunspots.index[0].date()) == "1749-01-01" and str(sunspots.index[-1].date()) == "2008-12-01"
