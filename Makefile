@@ -1,5 +1,6 @@
 # Everyday commands of the course. Each bootstraps .venv from requirements.txt when needed.
-PYTHON ?= python3.11
+# The venv is made with the first of python3.11, python3.12, python3.13 found (or PYTHON=...).
+PYTHON ?= $(firstword $(foreach version,3.11 3.12 3.13,$(shell command -v python$(version) 2>/dev/null)))
 VENV := .venv
 PY := $(VENV)/bin/python
 PROFILE ?= full
@@ -8,7 +9,9 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: course smoke test check student refresh grade clean
 
-$(VENV)/installed: requirements.txt
+$(VENV)/installed: requirements.txt requirements-runtime.txt
+	@test -x $(PY) || test -n "$(PYTHON)" || { echo "The course needs Python 3.11, 3.12 or 3.13 (python3.11 ... on PATH):" \
+		"install one from python.org, with pyenv (pyenv install 3.12) or conda, or name it: make PYTHON=/path/to/python"; exit 2; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt

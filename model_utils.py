@@ -8,10 +8,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
+import importlib.util
 import json
 import math
 import os
 import random
+import subprocess
+import sys
 import tarfile
 import tempfile
 import urllib.request
@@ -233,6 +236,17 @@ def adding_problem(n_samples: int, length: int, seed: int = 0):
     x = np.stack([values, markers], axis=-1)
     y = (values * markers).sum(axis=1)
     return x, y
+
+
+def install_lesson_package(name: str) -> None:
+    """Install the course's pin of a package that only one lesson needs (gensim), if it is missing."""
+    if importlib.util.find_spec(name) is not None:
+        return
+    script = COURSE_ROOT / "course_tools" / "install_missing.py"
+    if subprocess.run([sys.executable, str(script), name]).returncode != 0:
+        raise RuntimeError(f"Could not install {name}. Install the version pinned in "
+                           f"{COURSE_ROOT / 'requirements-runtime.txt'} with pip, then run this cell again.")
+    importlib.invalidate_caches()
 
 
 # ---------------------------------------------------------------- data resolver

@@ -1,28 +1,39 @@
-"""Install the course's pinned packages that are missing here (used by the setup cell in Colab).
+"""Install the lessons' pinned packages that are missing here (the setup cell runs this in Colab).
 
 Packages already present are left alone, whatever their version, so Colab keeps its own
-TensorFlow, NumPy and friends. Runs without any third-party import.
+TensorFlow, NumPy and friends. With no argument it installs what every lesson needs; a lesson
+that alone needs a package names it (`install_missing.py gensim`). Runs without any
+third-party import.
 """
+import re
 import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
 
+RUNTIME = Path(__file__).resolve().parent.parent / "requirements-runtime.txt"
+LESSON_ONLY = "lesson"  # a pin whose comment starts so is installed by its lesson only
 # A requirement is satisfied by any of these distributions.
-EQUIVALENT = {"tensorflow-cpu": ("tensorflow-cpu", "tensorflow", "tensorflow-gpu")}
+TENSORFLOW = ("tensorflow-cpu", "tensorflow", "tensorflow-gpu")
+EQUIVALENT = {"tensorflow-cpu": TENSORFLOW, "tensorflow": TENSORFLOW}
 
 
-def missing_requirements(requirements: Path) -> list[str]:
-    """The pinned lines of `requirements` whose package is not installed."""
-    missing = []
+def missing_requirements(requirements: Path, names: tuple[str, ...] = ()) -> list[str]:
+    """The pins of `requirements` whose package is not installed: the shared ones, or `names`."""
+    missing, known = [], set()
     for line in requirements.read_text().splitlines():
-        line = line.split("#")[0].strip()
-        if not line:
+        pin, _, comment = line.partition("#")
+        pin = pin.strip()
+        if not pin:
             continue
-        name = line.split("==")[0].strip()
-        candidates = EQUIVALENT.get(name, (name,))
-        if not any(_installed(candidate) for candidate in candidates):
-            missing.append(line)
+        name = re.split(r"[=<>!~;\s\[]", pin, maxsplit=1)[0]
+        known.add(name)
+        wanted = name in names if names else not comment.strip().startswith(LESSON_ONLY)
+        if wanted and not any(_installed(candidate) for candidate in EQUIVALENT.get(name, (name,))):
+            missing.append(pin)
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)}: not pinned in {requirements}.")
     return missing
 
 
@@ -34,9 +45,8 @@ def _installed(name: str) -> bool:
         return False
 
 
-def main() -> int:
-    requirements = Path(__file__).resolve().parent.parent / "requirements.txt"
-    missing = missing_requirements(requirements)
+def main(names: list[str]) -> int:
+    missing = missing_requirements(RUNTIME, tuple(names))
     if not missing:
         print("All course packages are installed.")
         return 0
@@ -45,4 +55,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

@@ -6,24 +6,34 @@ import yaml
 from conftest import ROOT
 
 
-def pins(lines):
-    return {line.split("==")[0].strip().lower(): line.split("==")[1].strip()
-            for line in lines if "==" in line and not line.strip().startswith("#")}
+REQUIREMENTS = ("requirements-runtime.txt", "requirements.txt")
+PIN = r"[A-Za-z0-9_.-]+==[0-9][A-Za-z0-9.]*(; [a-z_]+ [=!]= \"[A-Za-z0-9_]+\"( (and|or) [a-z_]+ [=!]= \"[A-Za-z0-9_]+\")*)?"
 
 
-def test_environment_yml_and_requirements_pin_the_same_packages():
-    requirements = pins((ROOT / "requirements.txt").read_text().splitlines())
+def requirement_lines(name):
+    return [line.partition("#")[0].strip() for line in (ROOT / name).read_text().splitlines()
+            if line.partition("#")[0].strip()]
+
+
+def test_environment_yml_installs_the_pip_requirements():
     environment = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in environment["dependencies"] if isinstance(d, dict))
-    assert requirements, "requirements.txt pins nothing"
-    assert pins(pip_section) == requirements
+    assert pip_section == ["-r requirements.txt"]
     assert "python=3.11" in environment["dependencies"]
 
 
-def test_every_requirement_is_pinned_exactly():
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            assert re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][A-Za-z0-9.]*", line.strip()), line
+def test_tooling_includes_the_runtime_and_every_requirement_is_pinned_exactly():
+    assert requirement_lines("requirements.txt")[0] == "-r requirements-runtime.txt"
+    for name in REQUIREMENTS:
+        for line in requirement_lines(name):
+            assert line.startswith("-r ") or re.fullmatch(PIN, line), f"{name}: {line}"
+
+
+def test_the_runtime_holds_no_developer_tooling():
+    runtime = {line.split("==")[0] for line in requirement_lines("requirements-runtime.txt")}
+    tooling = {line.split("==")[0] for line in requirement_lines("requirements.txt")[1:]}
+    assert tooling and not runtime & tooling
+    assert not runtime & {"jupyterlab", "notebook", "papermill", "nbval", "pytest", "nbclient"}
 
 
 def test_readme_opens_with_the_course_and_test_commands():

@@ -139,8 +139,15 @@ def test_only_missing_packages_are_installed(tmp_path):
     from course_tools.install_missing import missing_requirements
 
     requirements = tmp_path / "requirements.txt"
-    requirements.write_text("# pins\nnumpy==1.0\nno-such-package-here==2.0\ntensorflow-cpu==2.21.0\n")
-    assert missing_requirements(requirements) == ["no-such-package-here==2.0"]
+    requirements.write_text(
+        "# pins\nnumpy==1.0\nno-such-package-here==2.0\n"
+        'tensorflow-cpu==2.21.0; platform_machine == "x86_64"\ntensorflow==2.21.0; platform_machine != "x86_64"\n'
+        'other-missing==1.0; sys_platform == "win32"\nlesson-only-package==3.0  # lesson 09 only\n')
+    assert missing_requirements(requirements) == ["no-such-package-here==2.0",
+                                                  'other-missing==1.0; sys_platform == "win32"']
+    assert missing_requirements(requirements, ("lesson-only-package",)) == ["lesson-only-package==3.0"]
+    with pytest.raises(ValueError, match="nonexistent: not pinned"):
+        missing_requirements(requirements, ("nonexistent",))
 
 
 def write_lesson(folder, name, cells):
