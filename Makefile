@@ -7,7 +7,7 @@ PROFILE ?= full
 LESSONS ?=
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: course smoke test check student refresh grade clean
+.PHONY: course smoke test check student refresh release grade clean
 
 $(VENV)/installed: requirements.txt requirements-runtime.txt
 	@test -x $(PY) || test -n "$(PYTHON)" || { echo "The course needs Python 3.11, 3.12 or 3.13 (python3.11 ... on PATH):" \
@@ -36,6 +36,10 @@ student: $(VENV)/installed  ## regenerate notebooks/ from solutions/
 refresh: $(VENV)/installed  ## store the outputs of the last full `make course` in solutions/
 	$(PY) -m course_tools refresh $(LESSONS)
 	$(PY) -m course_tools student
+
+release: $(VENV)/installed  ## write the student repository: make release OUT=dir [REPO=owner/name] [BRANCH=main]
+	@test -n "$(OUT)" || { echo "usage: make release OUT=<new dir> [REPO=owner/name] [BRANCH=main]"; exit 2; }
+	$(PY) -m course_tools release "$(OUT)" $(if $(REPO),--repo $(REPO)) $(if $(BRANCH),--branch $(BRANCH))
 
 grade: $(VENV)/installed  ## grade submissions: make grade LESSON=01 SUBMISSIONS=dir OUT=dir [WORKERS=n TIMEOUT=s]
 	@test -n "$(LESSON)" -a -n "$(SUBMISSIONS)" -a -n "$(OUT)" || \

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from course_tools import config, grading, notebook, runner
+from course_tools import config, grading, notebook, release, runner
 
 DEFAULT_TIMEOUT = {"full": 1800, "smoke": 600}
 
@@ -40,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--max-output-mb", type=float, default=grading.DEFAULT_MAX_OUTPUT_MB,
                        help=f"outputs kept per notebook in MB (default {grading.DEFAULT_MAX_OUTPUT_MB:g})")
 
+    publish = commands.add_parser("release", help="write the student repository (no solutions, no hidden tests)")
+    publish.add_argument("out", type=Path, help="a new or empty folder for the release")
+    publish.add_argument("--repo", default=config.GITHUB_REPO,
+                         help=f"GitHub owner/name the release is published at (default {config.GITHUB_REPO})")
+    publish.add_argument("--branch", default=config.BRANCH, help=f"its branch (default {config.BRANCH})")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "student":
@@ -67,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "refresh":
             for path in runner.refresh_solutions(args.report, args.lessons):
                 print(f"refreshed {path.relative_to(config.ROOT)}")
+            return 0
+        if args.command == "release":
+            out = release.write_release(args.out, args.repo, args.branch)
+            print(f"Student release of {args.repo} ({args.branch}) committed in {out}")
             return 0
         if args.command == "grade":
             grading.grade(args.lesson, args.submissions, args.out, workers=args.workers, timeout=args.timeout,

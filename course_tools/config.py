@@ -3,7 +3,6 @@ from pathlib import Path
 
 GITHUB_REPO = "sequence-models-course/sequence-models-course"
 BRANCH = "main"
-REPO_URL = f"https://github.com/{GITHUB_REPO}.git"
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
@@ -15,6 +14,11 @@ SOLUTION_BUDGET = 1_500_000
 STUDENT_BUDGET = 150_000
 
 
-def colab_url(relative_path: str) -> str:
-    """The Colab address of a notebook in the repository, e.g. notebooks/01_rnn_basics.ipynb."""
-    return f"https://colab.research.google.com/github/{GITHUB_REPO}/blob/{BRANCH}/{relative_path}"
+def repo_url(repo: str = GITHUB_REPO) -> str:
+    """The clone address of a GitHub repository named owner/name."""
+    return f"https://github.com/{repo}.git"
+
+
+def colab_url(relative_path: str, repo: str = GITHUB_REPO, branch: str = BRANCH) -> str:
+    """The Colab address of a notebook in a repository, e.g. notebooks/01_rnn_basics.ipynb."""
+    return f"https://colab.research.google.com/github/{repo}/blob/{branch}/{relative_path}"

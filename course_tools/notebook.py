@@ -8,12 +8,14 @@ import nbformat
 
 from course_tools import config
 
-SETUP_SOURCE = f'''# Setup, the same in every lesson: make the course helpers importable and seed everything.
+def setup_source(repo_url: str) -> str:
+    """The setup cell of every lesson, fetching the course from `repo_url` when opened alone."""
+    return f'''# Setup, the same in every lesson: make the course helpers importable and seed everything.
 # Opened alone (Colab), it fetches the course next to the notebook and installs what is missing.
 import importlib.util, os, subprocess, sys
 from pathlib import Path
 
-COURSE_REPO = os.environ.get("COURSE_REPO", "{config.REPO_URL}")
+COURSE_REPO = os.environ.get("COURSE_REPO", "{repo_url}")
 if importlib.util.find_spec("model_utils") is None:
     course = next((p for p in [Path.cwd(), *Path.cwd().parents] if (p / "model_utils.py").is_file()), None)
     if course is None:
@@ -25,6 +27,9 @@ if importlib.util.find_spec("model_utils") is None:
 
 import model_utils as mu
 mu.set_seed(42)'''
+
+
+SETUP_SOURCE = setup_source(config.repo_url())
 
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
@@ -94,14 +99,17 @@ def student_source(cell, where: str) -> str:
     return _replace_regions(source, BEGIN_HIDDEN, END_HIDDEN, (), where).rstrip("\n")
 
 
-def make_student(solution_path: Path):
-    """The student notebook for a solution notebook."""
+def make_student(solution_path: Path, repo: str = config.GITHUB_REPO, branch: str = config.BRANCH):
+    """The student notebook for a solution notebook, its badge and setup cell pointing at `repo`."""
     nb = normalize(read(solution_path), keep_outputs=False)
-    student_path = f"notebooks/{solution_path.name}"
+    badge = config.colab_url(f"notebooks/{solution_path.name}", repo, branch)
     for index, cell in enumerate(nb.cells):
         cell.source = student_source(cell, f"{solution_path.name} cell {index} ({cell.get('id')})")
         if cell.cell_type == "markdown":
-            cell.source = COLAB_LINK.sub(config.colab_url(student_path), cell.source)
+            cell.source = COLAB_LINK.sub(badge, cell.source)
+    setup = setup_cell(nb)
+    if setup is not None and setup.source == SETUP_SOURCE:
+        setup.source = setup_source(config.repo_url(repo))
     return nb
 
 

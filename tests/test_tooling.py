@@ -1,7 +1,6 @@
 """course_tools: student notebooks, repository checks, the course runner and its report."""
 import json
 import shutil
-import subprocess
 
 import nbformat
 import pytest
@@ -118,21 +117,6 @@ def test_check_enforces_the_size_budget(repo_copy, monkeypatch):
 def test_setup_cell_is_identical_in_every_notebook():
     for path in sorted(ROOT.glob("*/[0-9][0-9]_*.ipynb")):
         assert notebook.setup_cell(notebook.read(path)).source == notebook.SETUP_SOURCE, path
-
-
-def test_setup_cell_fetches_the_course_when_a_notebook_is_opened_alone(tmp_path, monkeypatch):
-    """A student notebook copied out of the repository, with the address pointed at a local clone."""
-    from nbclient import NotebookClient
-
-    if subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True).returncode:
-        pytest.skip("the repository has no commit to clone yet")
-    student = notebook.read(first_lesson(ROOT, "notebooks"))
-    nb = new_notebook(cells=[notebook.setup_cell(student), new_code_cell("print(mu.__file__)")])
-    monkeypatch.delenv("PYTHONPATH")
-    monkeypatch.setenv("COURSE_REPO", str(ROOT))
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    printed = "".join(o.get("text", "") for c in nb.cells for o in c.outputs)
-    assert str(tmp_path / "sequence-models-course" / "model_utils.py") in printed
 
 
 def test_only_missing_packages_are_installed(tmp_path):

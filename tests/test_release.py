@@ -1,0 +1,95 @@
+"""The student release: complete, committed, pointing at its own address, and free of answers."""
+import json
+import subprocess
+
+import pytest
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+from conftest import ROOT
+from course_tools import cli, config, notebook, release
+
+REPO, BRANCH = "a-teacher/seq-course-students", "spring"
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    out = tmp_path_factory.mktemp("release") / "students"
+    assert cli.main(["release", str(out), "--repo", REPO, "--branch", BRANCH]) == 0
+    return out
+
+
+def answer_lines(cell) -> set[str]:
+    """The lines of a cell's solution regions and hidden tests."""
+    lines, inside = set(), False
+    for line in cell.source.splitlines():
+        stripped = line.strip()
+        if stripped in (notebook.BEGIN_SOLUTION, notebook.BEGIN_HIDDEN):
+            inside = True
+        elif stripped in (notebook.END_SOLUTION, notebook.END_HIDDEN):
+            inside = False
+        elif inside and stripped:
+            lines.add(stripped)
+    return lines
+
+
+def test_the_release_is_a_committed_repository_on_its_branch(released):
+    def git(*args):
+        return subprocess.run(["git", "-C", str(released), *args], capture_output=True, text=True, check=True).stdout
+
+    assert git("branch", "--show-current").strip() == BRANCH
+    assert git("status", "--porcelain") == ""
+    tracked = set(git("ls-files").split())
+    notebooks = {f"notebooks/{path.name}" for path in (ROOT / "solutions").glob("[0-9][0-9]_*.ipynb")}
+    assert tracked == set(release.RELEASED_FILES) | notebooks | {"README.md", ".gitignore"}
+
+
+def test_no_solution_code_or_hidden_test_reaches_the_release(released):
+    solutions = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+    visible = (ROOT / "model_utils.py").read_text() + "".join(  # what students may see: lines shown anywhere
+        cell.source for path in solutions for cell in notebook.make_student(path).cells)
+    texts = {path: path.read_text(encoding="utf-8") for path in released.rglob("*")
+             if path.is_file() and ".git" not in path.relative_to(released).parts}
+    for solution in solutions:
+        secrets = set().union(*(answer_lines(cell) for cell in notebook.read(solution).cells))
+        secrets = {line for line in secrets if len(line) > 12 and line not in visible}
+        assert len(secrets) > 10, f"{solution.name}: too few answer lines to scan"
+        for path, text in texts.items():
+            leaked = [line for line in secrets if line in text]
+            assert not leaked, f"{path.relative_to(released)} holds answers of {solution.name}: {leaked[:3]}"
+    for path, text in texts.items():
+        for marker in (notebook.BEGIN_SOLUTION, notebook.BEGIN_HIDDEN, '"grade_id"' + ": " + '"solution'):
+            assert marker not in text, f"{path.relative_to(released)}: {marker}"
+
+
+def test_badges_and_setup_cell_point_at_the_published_repository(released):
+    for path in sorted((released / "notebooks").glob("*.ipynb")):
+        nb = notebook.read(path)
+        links = {link for c in nb.cells if c.cell_type == "markdown" for link in notebook.COLAB_LINK.findall(c.source)}
+        assert links == {config.colab_url(f"notebooks/{path.name}", REPO, BRANCH)}, path.name
+        assert notebook.setup_cell(nb).source == notebook.setup_source(config.repo_url(REPO))
+        assert config.GITHUB_REPO not in path.read_text()
+    readme = (released / "README.md").read_text()
+    assert config.colab_url("notebooks/01_rnn_basics.ipynb", REPO, BRANCH) in readme
+    assert json.loads((released / "data" / "manifest.json").read_text()) == json.loads(
+        (ROOT / "data" / "manifest.json").read_text())
+
+
+def test_a_lesson_opened_alone_fetches_the_release(released, tmp_path, monkeypatch):
+    """A student notebook copied out of everything, its setup cell cloning the release."""
+    nb = notebook.read(released / "notebooks" / "01_rnn_basics.ipynb")
+    nb = new_notebook(cells=[notebook.setup_cell(nb), new_code_cell(
+        "print(mu.__file__)\nprint(len(mu.load_monthly_sunspots()))")])
+    monkeypatch.delenv("PYTHONPATH")
+    monkeypatch.setenv("COURSE_REPO", str(released))
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    printed = "".join(o.get("text", "") for c in nb.cells for o in c.outputs)
+    assert str(tmp_path / "sequence-models-course" / "model_utils.py") in printed
+    assert "3120" in printed and not (tmp_path / "sequence-models-course" / "solutions").exists()
+
+
+def test_release_refuses_a_folder_that_holds_anything(tmp_path, capsys):
+    (tmp_path / "keep.txt").write_text("mine")
+    assert cli.main(["release", str(tmp_path)]) == 2
+    assert "not an empty folder" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
