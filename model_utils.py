@@ -13,6 +13,7 @@ import json
 import math
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -379,12 +380,72 @@ def load_imdb(split: str):
     return texts, np.array(labels, dtype="int32")
 
 
+TWEET_PARTS = ("train", "test", "sample_submission")
+KAGGLE_COMPETITION = "nlp-getting-started"
+
+
 def load_disaster_tweets():
-    """Kaggle disaster tweets: (train, test, sample_submission) as DataFrames."""
-    return tuple(
-        pd.read_csv(dataset_path(f"disaster_tweets/{part}.csv"))
-        for part in ("train", "test", "sample_submission")
-    )
+    """Kaggle disaster tweets: (train, test, sample_submission) as DataFrames.
+
+    From the data directory or the cache when they are there; else fetched once into the cache
+    through kagglehub (a Kaggle sign-in and the competition's rules accepted), or uploaded in Colab.
+    """
+    names = [f"disaster_tweets/{part}.csv" for part in TWEET_PARTS]
+    try:
+        paths = [dataset_path(name) for name in names]
+    except DataUnavailableError:
+        fetch_disaster_tweets()
+        paths = [dataset_path(name) for name in names]
+    return tuple(pd.read_csv(path) for path in paths)
+
+
+def fetch_disaster_tweets() -> None:
+    """Put the three competition files, verified, into the cache: kagglehub first, then a Colab upload."""
+    rules = f"https://www.kaggle.com/competitions/{KAGGLE_COMPETITION}/rules"
+    try:
+        install_lesson_package("kagglehub")
+        import kagglehub
+
+        folder = Path(kagglehub.competition_download(KAGGLE_COMPETITION))
+    except Exception as error:  # not signed in, rules not accepted, offline, not installable
+        reason = f"{type(error).__name__}: {error}"
+        if "google.colab" not in sys.modules:
+            raise DataUnavailableError(
+                f"The disaster tweets come from Kaggle, which needs a login ({reason}). Sign in at "
+                f"kaggle.com, accept the rules at {rules}, create an API token (Settings > API) and "
+                "save it as ~/.kaggle/kaggle.json or set KAGGLE_USERNAME and KAGGLE_KEY, then run this "
+                f"cell again. Or download train.csv, test.csv and sample_submission.csv from {rules[:-6]}/data "
+                f"into {cache_dir() / 'disaster_tweets'}, or set {DATA_DIR_ENV} to a folder holding "
+                "disaster_tweets/."
+            ) from error
+        print(f"kagglehub could not fetch the tweets ({reason}). Either add KAGGLE_USERNAME and KAGGLE_KEY "
+              f"as Colab secrets, accept the rules at {rules} and run this cell again, or upload "
+              "train.csv, test.csv and sample_submission.csv from the competition's Data tab now.")
+        folder = _colab_upload()
+    manifest = load_manifest()
+    for part in TWEET_PARTS:
+        name = f"disaster_tweets/{part}.csv"
+        source = folder / f"{part}.csv"
+        if not source.is_file():
+            raise DataUnavailableError(f"{source} is missing: the competition files are {', '.join(TWEET_PARTS)} (.csv).")
+        _verified(source, name, manifest[name])
+        target = cache_dir() / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        os.close(fd)
+        shutil.copyfile(source, tmp_name)
+        os.replace(tmp_name, target)
+    print(f"The disaster tweets are in {cache_dir() / 'disaster_tweets'}.")
+
+
+def _colab_upload() -> Path:
+    """Files the user uploads in Colab, in a new temporary folder."""
+    from google.colab import files
+
+    folder = Path(tempfile.mkdtemp(prefix="tweets-"))
+    for name, content in files.upload().items():
+        (folder / Path(name).name).write_bytes(content)
+    return folder
 
 
 # ---------------------------------------------------------------- lesson 04: moving digits, causal ConvLSTM

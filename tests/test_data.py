@@ -4,7 +4,9 @@ import http.server
 import json
 import os
 import socket
+import sys
 import threading
+import types
 
 import pytest
 
@@ -170,3 +172,66 @@ def test_imdb_loads_the_labelled_reviews():
     assert len(texts) == 25000 and labels.mean() == 0.5
     with pytest.raises(ValueError, match="split"):
         mu.load_imdb("unsup")
+
+
+@pytest.fixture
+def tweet_files(tmp_path, monkeypatch):
+    """Three small competition files, a manifest with their checksums, and an empty cache."""
+    folder = tmp_path / "kaggle"
+    folder.mkdir()
+    files = {}
+    for part in mu.TWEET_PARTS:
+        content = f"id,{part}\n1,x\n".encode()
+        (folder / f"{part}.csv").write_bytes(content)
+        files[f"disaster_tweets/{part}.csv"] = {"urls": [], "source": "https://example.org", "size": len(content),
+                                                "sha256": hashlib.sha256(content).hexdigest()}
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"files": files}))
+    monkeypatch.setattr(mu, "MANIFEST_PATH", manifest)
+    monkeypatch.setenv(mu.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    monkeypatch.delenv(mu.DATA_DIR_ENV, raising=False)
+    return folder
+
+
+def fake_kagglehub(monkeypatch, download):
+    monkeypatch.setattr(mu, "install_lesson_package", lambda name: None)
+    monkeypatch.setitem(sys.modules, "kagglehub", types.SimpleNamespace(competition_download=download))
+
+
+def test_tweets_come_through_kagglehub_into_the_cache(tweet_files, tmp_path, monkeypatch):
+    handles = []
+    fake_kagglehub(monkeypatch, lambda handle: handles.append(handle) or str(tweet_files))
+    train, test, sample = mu.load_disaster_tweets()
+    assert handles == ["nlp-getting-started"] and list(train.columns) == ["id", "train"]
+    assert (tmp_path / "cache" / "disaster_tweets" / "sample_submission.csv").is_file()
+    mu.load_disaster_tweets()  # the second time from the cache
+    assert handles == ["nlp-getting-started"]
+
+
+def test_a_kaggle_file_with_the_wrong_checksum_is_not_cached(tweet_files, tmp_path, monkeypatch):
+    (tweet_files / "test.csv").write_bytes(b"id,test\n1,edited\n")
+    fake_kagglehub(monkeypatch, lambda handle: str(tweet_files))
+    with pytest.raises(mu.DataError, match="Checksum mismatch for disaster_tweets/test.csv"):
+        mu.load_disaster_tweets()
+    assert not (tmp_path / "cache" / "disaster_tweets" / "test.csv").exists()
+
+
+def test_without_kaggle_access_the_error_says_what_to_do(tweet_files, monkeypatch):
+    def refuse(handle):
+        raise PermissionError("403 Forbidden: you must accept this competition's rules")
+    fake_kagglehub(monkeypatch, refuse)
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    with pytest.raises(mu.DataUnavailableError, match=r"(?s)403 Forbidden.*accept the rules at "
+                       r"https://www.kaggle.com/competitions/nlp-getting-started/rules.*kaggle.json"):
+        mu.load_disaster_tweets()
+
+
+def test_in_colab_an_upload_is_the_fallback(tweet_files, monkeypatch, capsys):
+    def refuse(handle):
+        raise PermissionError("not signed in")
+    fake_kagglehub(monkeypatch, refuse)
+    uploaded = {f"{part}.csv": (tweet_files / f"{part}.csv").read_bytes() for part in mu.TWEET_PARTS}
+    colab = types.SimpleNamespace(files=types.SimpleNamespace(upload=lambda: uploaded))
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    train, _, _ = mu.load_disaster_tweets()
+    assert len(train) == 1 and "upload" in capsys.readouterr().out
