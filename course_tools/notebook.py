@@ -35,7 +35,7 @@ BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 STUB_CODE = ("# YOUR CODE HERE", "raise NotImplementedError()")
 STUB_MARKDOWN = ("YOUR ANSWER HERE",)
-KEPT_CELL_METADATA = ("tags", "nbgrader")
+KEPT_CELL_METADATA = ("tags", "nbgrader", "editable", "deletable")
 COLAB_LINK = re.compile(r"https://colab\.research\.google\.com/github/[^)\s\"']+")
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
@@ -107,6 +107,8 @@ def make_student(solution_path: Path, repo: str = config.GITHUB_REPO, branch: st
         cell.source = student_source(cell, f"{solution_path.name} cell {index} ({cell.get('id')})")
         if cell.cell_type == "markdown":
             cell.source = COLAB_LINK.sub(badge, cell.source)
+        if cell.metadata.get("nbgrader", {}).get("grade"):  # test cells locked, as nbgrader does
+            cell.metadata.editable = cell.metadata.deletable = False
     setup = setup_cell(nb)
     if setup is not None and setup.source == SETUP_SOURCE:
         setup.source = setup_source(config.repo_url(repo))

@@ -42,7 +42,8 @@ def test_student_copy_stubs_solutions_and_removes_hidden_tests(tmp_path):
     student = notebook.make_student(tmp_path / "00_demo.ipynb")
     assert student.cells[3].source == "def square(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()"
     assert student.cells[4].source == "assert square(3) == 9, 'square(3) should be 9'"
-    assert student.cells[4].id == "square-check" and student.cells[4].metadata == GRADED
+    assert student.cells[4].id == "square-check"
+    assert student.cells[4].metadata == {**GRADED, "editable": False, "deletable": False}
     assert all(not c.get("outputs") and not c.get("execution_count") for c in student.cells if c.cell_type == "code")
     assert config.colab_url("notebooks/00_demo.ipynb") in student.cells[0].source
     assert "solutions/" not in student.cells[0].source
