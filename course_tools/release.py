@@ -22,7 +22,9 @@ RELEASED_FILES = (
     "data/README.md",
     "data/sunspots_monthly.dat",
 )
-COMMITTER = {"GIT_AUTHOR_NAME": "Sequence models course", "GIT_AUTHOR_EMAIL": "course@localhost"}
+# Who commits the release when git knows no identity here.
+COMMITTER = {"GIT_AUTHOR_NAME": "Sequence models course", "GIT_AUTHOR_EMAIL": "course@localhost",
+             "GIT_COMMITTER_NAME": "Sequence models course", "GIT_COMMITTER_EMAIL": "course@localhost"}
 
 README = """# Sequence models with TensorFlow/Keras: student notebooks
 
@@ -36,8 +38,9 @@ fill in the exercises, and the check after each one tells you what is right or w
 ## In Colab
 Click a lesson's badge. The notebook's first cell (setup) fetches this repository next to the
 notebook and installs only the packages Colab lacks; Colab keeps its own TensorFlow. Files a
-lesson writes (a submission, a saved model) are printed with their full path: download them
-from the file browser on the left before the runtime is recycled.
+lesson writes (lesson 05's `submission.csv` and saved model) go to `build/runs/` in the course
+folder, in Colab `/content/sequence-models-course/build/runs/`: download them from the file
+browser on the left before the runtime is recycled.
 
 ## On your own machine
 With Python 3.11, 3.12 or 3.13:
@@ -88,9 +91,8 @@ def write_release(out: Path, repo: str = config.GITHUB_REPO, branch: str = confi
                         f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({badge}) |")
         (staging / "README.md").write_text(README.format(rows="\n".join(rows)), encoding="utf-8")
         (staging / ".gitignore").write_text(".venv/\n__pycache__/\n.ipynb_checkpoints/\n")
-        environment = {**os.environ, **{k: v for k, v in COMMITTER.items() if k not in os.environ}}
-        environment.setdefault("GIT_COMMITTER_NAME", environment["GIT_AUTHOR_NAME"])
-        environment.setdefault("GIT_COMMITTER_EMAIL", environment["GIT_AUTHOR_EMAIL"])
+        known = subprocess.run(["git", "config", "user.email"], capture_output=True).returncode == 0
+        environment = os.environ if known else {**COMMITTER, **os.environ}
         for command in (["init", "--quiet", "--initial-branch", branch], ["add", "--all"],
                         ["commit", "--quiet", "--message", "Student release of the sequence-models course"]):
             subprocess.run(["git", "-C", str(staging), *command], check=True, env=environment)
