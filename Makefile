@@ -1,6 +1,6 @@
 # Everyday commands of the course. Each bootstraps .venv from requirements.txt when needed.
 # The venv is made with the first of python3.11, python3.12, python3.13 found (or PYTHON=...).
-PYTHON ?= $(firstword $(foreach version,3.11 3.12 3.13,$(shell command -v python$(version) 2>/dev/null)))
+PYTHON ?= $(firstword $(foreach version,3.11 3.12 3.13,$(shell python$(version) -c "" 2>/dev/null && command -v python$(version))))
 VENV := .venv
 PY := $(VENV)/bin/python
 PROFILE ?= full

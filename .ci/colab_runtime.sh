@@ -6,11 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 freeze="$1"
 if [ $# -ge 2 ]; then work="$2"; else work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT; fi
-python313="$(command -v python3.13 || true)"
-if [ -z "$python313" ] && command -v pyenv >/dev/null; then
-  python313="$(pyenv root)/versions/$(pyenv versions --bare | grep -E '^3\.13(\.|$)' | tail -n 1)/bin/python3.13"
-fi
-[ -x "$python313" ] || { echo "colab_runtime: no Python 3.13 found (pyenv install 3.13)"; exit 2; }
+python313=""
+for candidate in python3.13 $(command -v pyenv >/dev/null && pyenv versions --bare | grep -E '^3\.13(\.|$)' |
+                             sed "s|^|$(pyenv root)/versions/|; s|$|/bin/python3.13|"); do
+  if "$candidate" -c "" 2>/dev/null; then python313="$candidate"; break; fi  # a pyenv shim may not run
+done
+[ -n "$python313" ] || { echo "colab_runtime: no Python 3.13 found (pyenv install 3.13)"; exit 2; }
 
 # What Colab preinstalls that the lessons or the notebook client use, at Colab's versions.
 COLAB_PACKAGES="tensorflow keras numpy pandas jinja2 scipy scikit-learn matplotlib seaborn wordcloud kagglehub ipykernel nbclient"
