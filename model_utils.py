@@ -401,7 +401,8 @@ def load_disaster_tweets():
 
 def fetch_disaster_tweets() -> None:
     """Put the three competition files, verified, into the cache: kagglehub first, then a Colab upload."""
-    rules = f"https://www.kaggle.com/competitions/{KAGGLE_COMPETITION}/rules"
+    page = f"https://www.kaggle.com/competitions/{KAGGLE_COMPETITION}"
+    rules = f"{page}/rules"
     try:
         install_lesson_package("kagglehub")
         import kagglehub
@@ -414,7 +415,7 @@ def fetch_disaster_tweets() -> None:
                 f"The disaster tweets come from Kaggle, which needs a login ({reason}). Sign in at "
                 f"kaggle.com, accept the rules at {rules}, create an API token (Settings > API) and "
                 "save it as ~/.kaggle/kaggle.json or set KAGGLE_USERNAME and KAGGLE_KEY, then run this "
-                f"cell again. Or download train.csv, test.csv and sample_submission.csv from {rules[:-6]}/data "
+                f"cell again. Or download train.csv, test.csv and sample_submission.csv from {page}/data "
                 f"into {cache_dir() / 'disaster_tweets'}, or set {DATA_DIR_ENV} to a folder holding "
                 "disaster_tweets/."
             ) from error
@@ -433,8 +434,11 @@ def fetch_disaster_tweets() -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
         os.close(fd)
-        shutil.copyfile(source, tmp_name)
-        os.replace(tmp_name, target)
+        try:
+            shutil.copyfile(source, tmp_name)
+            os.replace(tmp_name, target)
+        finally:
+            Path(tmp_name).unlink(missing_ok=True)
     print(f"The disaster tweets are in {cache_dir() / 'disaster_tweets'}.")
 
 
