@@ -23,8 +23,10 @@ import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
-# TensorFlow's C++ start-up notices would fill every notebook's first output.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# TensorFlow's C++ log lines (start-up notices, `E0000 ...` graph warnings) would fill the
+# lessons' outputs; a lower level set by the caller (a test runner, a hosted runtime) would let
+# them through, so the level is set here, before TensorFlow is imported.
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 
 import keras  # noqa: E402
 import matplotlib  # noqa: E402
@@ -93,6 +95,16 @@ def record_metrics(**values: float) -> None:
     if target:
         with open(target, "a", encoding="utf-8") as f:
             f.write(json.dumps(metrics) + "\n")
+
+
+def announce_saved(path, what: str) -> Path:
+    """Print the full path of a file the student should keep and, in Colab, how to download it."""
+    path = Path(path).resolve()
+    print(f"{what}: {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    if "google.colab" in sys.modules:
+        print(f"  Colab deletes it with the runtime: download it from the file browser on the left, or run "
+              f"`from google.colab import files; files.download({str(path)!r})`")
+    return path
 
 
 @contextlib.contextmanager

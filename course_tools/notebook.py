@@ -8,8 +8,8 @@ import nbformat
 
 from course_tools import config
 
-def setup_source(repo_url: str) -> str:
-    """The setup cell of every lesson, fetching the course from `repo_url` when opened alone."""
+def setup_source(repo_url: str, branch: str = config.BRANCH) -> str:
+    """The setup cell of every lesson, fetching `branch` of the course at `repo_url` when opened alone."""
     return f'''# Setup, the same in every lesson: make the course helpers importable and seed everything.
 # Opened alone (Colab), it fetches the course next to the notebook and installs what is missing.
 import importlib.util, os, subprocess, sys
@@ -21,7 +21,8 @@ if importlib.util.find_spec("model_utils") is None:
     if course is None:
         course = Path.cwd() / "sequence-models-course"
         if not course.exists():
-            subprocess.run(["git", "clone", "--quiet", "--depth", "1", COURSE_REPO, str(course)], check=True)
+            subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", "{branch}", COURSE_REPO, str(course)],
+                           check=True)
         subprocess.run([sys.executable, str(course / "course_tools" / "install_missing.py")], check=True)
     sys.path.insert(0, str(course))
 
@@ -111,7 +112,7 @@ def make_student(solution_path: Path, repo: str = config.GITHUB_REPO, branch: st
             cell.metadata.editable = cell.metadata.deletable = False
     setup = setup_cell(nb)
     if setup is not None and setup.source == SETUP_SOURCE:
-        setup.source = setup_source(config.repo_url(repo))
+        setup.source = setup_source(config.repo_url(repo), branch)
     return nb
 
 

@@ -1,5 +1,9 @@
 """model_utils: seeding, profiles, metrics, callbacks, plots, sequences, packaged data."""
 import json
+import os
+import subprocess
+import sys
+import types
 
 import keras
 import matplotlib.figure
@@ -161,3 +165,23 @@ def test_monthly_sunspots_come_from_the_file_the_course_ships():
     assert str(sunspots.index[0].date()) == "1749-01-01" and str(sunspots.index[-1].date()) == "2008-12-01"
     assert sunspots.min() >= 0 and 200 < sunspots.max() < 300
     assert sunspots.iloc[0] == 58.0
+
+
+def test_tensorflow_logs_nothing_even_when_the_caller_lowered_the_level(tmp_path):
+    script = "import model_utils, tensorflow as tf; list(tf.data.Dataset.range(3).map(lambda v: v * 2))"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0", "PYTHONPATH": str(mu.COURSE_ROOT)}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "0000 " not in result.stderr, result.stderr
+
+
+def test_announce_saved_prints_the_full_path_and_in_colab_how_to_download(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "submission.csv"
+    path.write_text("id,target\n1,0\n")
+    monkeypatch.chdir(tmp_path)
+    assert mu.announce_saved("submission.csv", "Kaggle submission") == path.resolve()
+    shown = capsys.readouterr().out
+    assert f"Kaggle submission: {path.resolve()}" in shown and "download" not in shown
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    mu.announce_saved(path, "Kaggle submission")
+    assert f"files.download('{path.resolve()}')" in capsys.readouterr().out

@@ -67,7 +67,7 @@ def test_badges_and_setup_cell_point_at_the_published_repository(released):
         nb = notebook.read(path)
         links = {link for c in nb.cells if c.cell_type == "markdown" for link in notebook.COLAB_LINK.findall(c.source)}
         assert links == {config.colab_url(f"notebooks/{path.name}", REPO, BRANCH)}, path.name
-        assert notebook.setup_cell(nb).source == notebook.setup_source(config.repo_url(REPO))
+        assert notebook.setup_cell(nb).source == notebook.setup_source(config.repo_url(REPO), BRANCH)
         assert config.GITHUB_REPO not in path.read_text()
     readme = (released / "README.md").read_text()
     assert config.colab_url("notebooks/01_rnn_basics.ipynb", REPO, BRANCH) in readme
@@ -76,12 +76,18 @@ def test_badges_and_setup_cell_point_at_the_published_repository(released):
 
 
 def test_a_lesson_opened_alone_fetches_the_release(released, tmp_path, monkeypatch):
-    """A student notebook copied out of everything, its setup cell cloning the release."""
+    """A student notebook copied out of everything, its setup cell cloning the release's branch."""
+    published = tmp_path / "published"  # the release pushed where another branch is the default
+    subprocess.run(["git", "clone", "--quiet", str(released), str(published)], check=True)
+    subprocess.run(["git", "-C", str(published), "checkout", "--quiet", "--orphan", "unrelated"], check=True)
+    subprocess.run(["git", "-C", str(published), "rm", "-r", "--quiet", "--cached", "."], check=True)
+    subprocess.run(["git", "-C", str(published), "-c", "user.name=t", "-c", "user.email=t@t", "commit",
+                    "--quiet", "--allow-empty", "--message", "not the course"], check=True)
     nb = notebook.read(released / "notebooks" / "01_rnn_basics.ipynb")
     nb = new_notebook(cells=[notebook.setup_cell(nb), new_code_cell(
         "print(mu.__file__)\nprint(len(mu.load_monthly_sunspots()))")])
     monkeypatch.delenv("PYTHONPATH")
-    monkeypatch.setenv("COURSE_REPO", str(released))
+    monkeypatch.setenv("COURSE_REPO", str(published))
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     printed = "".join(o.get("text", "") for c in nb.cells for o in c.outputs)
     assert str(tmp_path / "sequence-models-course" / "model_utils.py") in printed
