@@ -121,25 +121,9 @@ def exercise_check(name: str):
 
 # ---------------------------------------------------------------- callbacks
 
-class RunCheckpoint(keras.callbacks.ModelCheckpoint):
-    """Keep the best model of each fit in the run directory; reusable across fits."""
-
-    def __init__(self, monitor: str = "val_loss"):
-        super().__init__(filepath="model.keras", monitor=monitor, save_best_only=True)
-        self._fits = 0
-
-    def on_train_begin(self, logs=None):
-        self._fits += 1
-        self.best = None
-        self.filepath = str(run_dir() / "checkpoints" / f"{self.model.name}-{self._fits}.keras")
-        Path(self.filepath).parent.mkdir(parents=True, exist_ok=True)
-        super().on_train_begin(logs)
-
-
-early_stopping_callback = keras.callbacks.EarlyStopping(
-    monitor="val_loss", patience=3, restore_best_weights=True
-)
-model_checkpoint_callback = RunCheckpoint()
+def early_stopping(patience: int = 3) -> keras.callbacks.EarlyStopping:
+    """A fresh callback that stops when validation loss stalls and keeps the best epoch's weights."""
+    return keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
 
 
 # ---------------------------------------------------------------- plots
