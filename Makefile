@@ -1,17 +1,27 @@
 # Everyday commands of the course. Each bootstraps .venv from requirements.txt when needed.
-# The venv is made with the first of python3.11, python3.12, python3.13 found (or PYTHON=...).
-PYTHON ?= $(firstword $(foreach version,3.11 3.12 3.13,$(shell python$(version) -c "" 2>/dev/null && command -v python$(version))))
+# The venv is made with the first Python 3.11, 3.12 or 3.13 found (or PYTHON=...): python3.X on
+# Linux and macOS, the `py -3.X` launcher on Windows (run make from Git Bash there).
 VENV := .venv
-PY := $(VENV)/bin/python
+ifeq ($(OS),Windows_NT)
+VENV_BIN := $(VENV)/Scripts
+PYTHON ?= $(firstword $(foreach version,3.11 3.12 3.13,$(shell py -$(version) -c "import sys; print(sys.executable)" 2>/dev/null)))
+else
+VENV_BIN := $(VENV)/bin
+PYTHON ?= $(firstword $(foreach version,3.11 3.12 3.13,$(shell python$(version) -c "" 2>/dev/null && command -v python$(version))))
+endif
+PY := $(VENV_BIN)/python
+# PATH entries are separated by ; in native Windows make, by : elsewhere.
+PATH_SEP := $(if $(findstring ;,$(PATH)),;,:)
 PROFILE ?= full
 LESSONS ?=
-export PATH := $(abspath $(VENV))/bin:$(PATH)
+export PATH := $(abspath $(VENV_BIN))$(PATH_SEP)$(PATH)
 
 .PHONY: course smoke test check student refresh release grade clean
 
 $(VENV)/installed: requirements.txt requirements-runtime.txt
 	@test -x $(PY) || test -n "$(PYTHON)" || { echo "The course needs Python 3.11, 3.12 or 3.13 (python3.11 ... on PATH):" \
-		"install one from python.org, with pyenv (pyenv install 3.12) or conda, or name it: make PYTHON=/path/to/python"; exit 2; }
+		"install one from python.org (Windows: it brings the py launcher), with pyenv (pyenv install 3.12) or conda," \
+		"or name it: make PYTHON=/path/to/python"; exit 2; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
