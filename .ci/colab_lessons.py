@@ -2,7 +2,8 @@
 
 Run with the Python of a venv pinned to Colab's runtime (see colab_runtime.sh): the kernel is that
 venv's, the setup cell clones the student release named by COURSE_REPO and installs what is
-missing. Needs only what Colab has (nbformat, nbclient, ipykernel). Exits non-zero when a lesson fails.
+missing. Needs only what Colab has (nbformat, nbclient, ipykernel). Exits non-zero when a lesson fails
+or shows TensorFlow's C++ log lines.
 """
 import sys
 import tempfile
@@ -12,6 +13,9 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from course_tools.notebook import tf_log_lines  # noqa: E402
 
 
 def smoke_copy(path: Path):
@@ -35,7 +39,8 @@ def run(path: Path, timeout: int) -> str | None:
             client.execute()
         except CellExecutionError as error:
             return str(error).strip().splitlines()[-1]
-    return None
+    logged = tf_log_lines(nb)
+    return f"{len(logged)} TensorFlow log lines in its outputs, first: {logged[0]}" if logged else None
 
 
 def main(solutions: list[str]) -> int:

@@ -39,6 +39,8 @@ STUB_MARKDOWN = ("YOUR ANSWER HERE",)
 KEPT_CELL_METADATA = ("tags", "nbgrader", "editable", "deletable")
 COLAB_LINK = re.compile(r"https://colab\.research\.google\.com/github/[^)\s\"']+")
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+# A line of TensorFlow's C++ log (absl format), e.g. "E0000 00:00:1795318700.292086    6738 util.cc:131] ...".
+TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:[\d.]+ +\d+ [\w.]+:\d+\]", re.MULTILINE)
 
 
 class NotebookError(ValueError):
@@ -127,6 +129,12 @@ def write_students(solutions_dir: Path = config.SOLUTIONS, notebooks_dir: Path =
     return written
 
 
+def tf_log_lines(nb) -> list[str]:
+    """TensorFlow C++ log lines in a notebook's stream outputs (students should never see them)."""
+    return [match.group(0) for cell in nb.cells for output in cell.get("outputs", [])
+            if output.get("output_type") == "stream" for match in TF_LOG_LINE.finditer(output.get("text", ""))]
+
+
 def setup_cell(nb):
     """The first code cell, which must be the course's setup cell."""
     return next((cell for cell in nb.cells if cell.cell_type == "code"), None)
@@ -158,6 +166,10 @@ def check_notebook(path: Path, relative: str, budget: int) -> list[str]:
     ids = [c.get("id") for c in nb.cells]
     if len(set(ids)) != len(ids):
         problems.append(f"{relative}: cell ids are not unique.")
+    logged = tf_log_lines(nb)
+    if logged:
+        problems.append(f"{relative}: {len(logged)} TensorFlow log lines in outputs (first: {logged[0]}); "
+                        "run it again with the course's model_utils, which silences them.")
     for c in graded_cells(nb):
         if not c.metadata["nbgrader"].get("points", 0) > 0:
             problems.append(f"{relative}: graded cell {c.get('id')} has no points.")

@@ -110,6 +110,16 @@ def test_check_finds_a_wrong_badge_a_changed_setup_cell_and_metadata(repo_copy):
     assert any("not normalised" in p for p in problems)
 
 
+def test_check_finds_tensorflow_log_lines_in_outputs(repo_copy):
+    path = first_lesson(repo_copy, "solutions")
+    nb = notebook.read(path)
+    notebook.setup_cell(nb).outputs = [nbformat.v4.new_output("stream", name="stderr", text=(
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+        "E0000 00:00:1795318702.042655    6738 util.cc:131] oneDNN supports DT_BOOL only on platforms with AVX-512.\n"))]
+    notebook.write(nb, path)
+    assert any("1 TensorFlow log lines" in p and "util.cc:131]" in p for p in notebook.check_repository(repo_copy))
+
+
 def test_check_enforces_the_size_budget(repo_copy, monkeypatch):
     monkeypatch.setattr(config, "SOLUTION_BUDGET", 1000)
     assert any("over the budget" in p for p in notebook.check_repository(repo_copy))
