@@ -29,7 +29,8 @@ EXPECTED_METRICS = {
         "convlstm_ssim", "causality_max_abs_diff", "rollout_mse_step1", "rollout_mse_step5"},
     "05_disaster_tweets": {
         "tfidf_lr_val_acc", "tfidf_lr_val_f1", "lstm_val_f1", "bilstm_val_f1", "gru_val_f1",
-        "bigru_val_f1", "word2vec_val_f1", "best_val_f1", "best_val_acc", "best_threshold"},
+        "bigru_val_f1", "word2vec_val_f1", "best_val_f1", "best_val_acc", "best_threshold",
+        "val_test_overlap", "tfidf_test_f1", "best_test_f1", "best_test_acc"},
 }
 LESSONS = [path.stem for path in runner.select([])]
 
