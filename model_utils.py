@@ -1,6 +1,6 @@
 """Helpers shared by the sequence-models course notebooks.
 
-Seeding, profiles, metrics, exercise checks, callbacks, plots, windowed datasets, the
+Seeding, profiles, metrics, exercise checks, callbacks, plots, forecasting windows, the
 course's synthetic data, and the real datasets behind one verified data resolver.
 """
 from __future__ import annotations
@@ -12,7 +12,6 @@ import importlib.util
 import json
 import math
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -55,9 +54,7 @@ matplotlib.rcParams["figure.figsize"] = (8, 4)
 # ---------------------------------------------------------------- seeding, profiles, runs
 
 def set_seed(seed: int = 42) -> None:
-    """Seed Python, NumPy and TensorFlow and make TensorFlow ops deterministic."""
-    random.seed(seed)
-    np.random.seed(seed)
+    """Seed Python, NumPy and TensorFlow (`keras.utils.set_random_seed`) and make TensorFlow ops deterministic."""
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
@@ -174,29 +171,21 @@ def plot_confusion_matrix(y_true, y_pred, labels=None, title: str = "Confusion m
 
 # ---------------------------------------------------------------- sequences
 
-def windowed_dataset(series, window: int, batch_size: int, shuffle: bool = True):
-    """Pairs (the `window` values before t, value at t) from a 1-D series, as a tf.data dataset.
+def windows(series, window: int):
+    """Inputs (the `window` values before t) and targets (the value at t) for every t of a 1-D series.
 
-    Inputs have shape (batch, window, 1) and targets (batch,). Shuffling is seeded by
-    `set_seed`, so it repeats from run to run; a dataset reused for several fits carries on its
-    shuffle order, so build a new one after each `set_seed` when comparing seeds.
+    Returns NumPy arrays of shape (n, window, 1) and (n,), n = len(series) - window, in time order
+    (`sliding_window_view`, no copy). `model.fit(inputs, targets)` shuffles them every epoch,
+    seeded by `set_seed`.
     """
     values = np.asarray(series, dtype="float32")
     if values.ndim != 1:
         raise ValueError(f"series must be 1-D, got shape {values.shape}.")
-    if window <= 0 or batch_size <= 0:
-        raise ValueError(f"window and batch_size must be positive, got {window} and {batch_size}.")
-    if window >= len(values):
-        raise ValueError(
-            f"window {window} needs a series of at least {window + 1} values, got {len(values)}."
-        )
-    ds = tf.data.Dataset.from_tensor_slices(values).window(window + 1, shift=1, drop_remainder=True)
-    ds = ds.flat_map(lambda w: w.batch(window + 1))
-    ds = ds.map(lambda w: (w[:-1, tf.newaxis], w[-1]))
-    ds = ds.apply(tf.data.experimental.assert_cardinality(len(values) - window))
-    if shuffle:
-        ds = ds.shuffle(len(values))
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    if not 0 < window < len(values):
+        raise ValueError(f"window must be positive and the series longer than it: got window {window} "
+                         f"for {len(values)} values.")
+    rows = np.lib.stride_tricks.sliding_window_view(values, window + 1)
+    return rows[:, :-1, np.newaxis], rows[:, -1]
 
 
 def synthetic_series(n_steps: int = 4 * 365 + 1, baseline: float = 10.0, slope: float = 0.05,
@@ -267,11 +256,8 @@ def cache_dir() -> Path:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _verified(path: Path, name: str, entry: dict) -> Path:

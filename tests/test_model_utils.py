@@ -1,6 +1,7 @@
 """model_utils: seeding, profiles, metrics, callbacks, plots, sequences, packaged data."""
 import json
 import os
+import random
 import subprocess
 import sys
 import types
@@ -31,6 +32,14 @@ def test_set_seed_makes_training_repeat_bit_for_bit():
     first, second, other = train_once(7), train_once(7), train_once(8)
     assert all(np.array_equal(a, b) for a, b in zip(first, second))
     assert not all(np.array_equal(a, b) for a, b in zip(first, other))
+
+
+def test_set_seed_seeds_python_and_numpy_too():
+    draws = []
+    for _ in range(2):
+        mu.set_seed(3)
+        draws.append((random.random(), np.random.rand()))
+    assert draws[0] == draws[1]
 
 
 def test_profile_settings_picks_the_profile_and_rejects_mistakes():
@@ -109,29 +118,38 @@ def test_plot_series_and_confusion_matrix_return_figures():
     assert isinstance(fig, matplotlib.figure.Figure)
 
 
-def test_windowed_dataset_pairs_each_window_with_the_next_value():
+def test_windows_pair_each_window_with_the_next_value_as_keras_does():
     series = np.arange(10, dtype="float32")
-    batches = list(mu.windowed_dataset(series, window=3, batch_size=4, shuffle=False))
-    x = np.concatenate([b[0] for b in batches])
-    y = np.concatenate([b[1] for b in batches])
-    assert x.shape == (7, 3, 1) and batches[0][0].shape == (4, 3, 1)
-    np.testing.assert_array_equal(x[0, :, 0], [0, 1, 2])
-    np.testing.assert_array_equal(y, np.arange(3, 10))
-    shuffled = np.concatenate([b[1] for b in mu.windowed_dataset(series, 3, 4, shuffle=True)])
-    assert sorted(shuffled) == list(y)
+    inputs, targets = mu.windows(series, 3)
+    assert inputs.shape == (7, 3, 1) and targets.shape == (7,)
+    np.testing.assert_array_equal(inputs[0, :, 0], [0, 1, 2])
+    np.testing.assert_array_equal(targets, np.arange(3, 10))
+    keras_pairs = keras.utils.timeseries_dataset_from_array(series[:-1], series[3:], sequence_length=3, batch_size=64)
+    keras_inputs, keras_targets = next(iter(keras_pairs))
+    np.testing.assert_array_equal(inputs[..., 0], keras_inputs)
+    np.testing.assert_array_equal(targets, keras_targets)
 
 
-@pytest.mark.parametrize("window, batch_size, message", [
-    (10, 4, "at least 11 values"), (20, 4, "at least 21"), (0, 4, "positive"), (3, 0, "positive"),
+@pytest.mark.parametrize("series, window, message", [
+    (np.arange(10), 10, "longer than it"), (np.arange(10), 0, "positive"), (np.zeros((10, 2)), 3, "1-D"),
 ])
-def test_windowed_dataset_rejects_impossible_arguments(window, batch_size, message):
+def test_windows_reject_impossible_arguments(series, window, message):
     with pytest.raises(ValueError, match=message):
-        mu.windowed_dataset(np.arange(10), window, batch_size)
+        mu.windows(series, window)
 
 
-def test_windowed_dataset_rejects_multidimensional_series():
-    with pytest.raises(ValueError, match="1-D"):
-        mu.windowed_dataset(np.zeros((10, 2)), 3, 2)
+def test_fit_on_windows_shuffles_the_same_way_after_the_same_seed():
+    inputs, targets = mu.windows(np.sin(np.arange(200, dtype="float32") / 5), 8)
+
+    def fitted(seed):
+        mu.set_seed(seed)
+        model = keras.Sequential([keras.Input((8, 1)), keras.layers.Flatten(), keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        model.fit(inputs, targets, batch_size=16, epochs=2, verbose=0)
+        return model.get_weights()[0]
+
+    np.testing.assert_array_equal(fitted(1), fitted(1))
+    assert not np.array_equal(fitted(1), fitted(2))
 
 
 def test_synthetic_series_is_the_course_series_and_repeats():
