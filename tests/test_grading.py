@@ -14,7 +14,7 @@ import pytest
 from nbformat.v4 import new_code_cell
 
 from conftest import ROOT
-from course_tools import cli, grading, notebook
+from course_tools import cli, grading, notebook, rebuild
 
 SOLUTION = ROOT / "solutions" / "01_rnn_basics.ipynb"
 STUDENT = ROOT / "notebooks" / "01_rnn_basics.ipynb"
@@ -49,7 +49,7 @@ def save(nb, path):
 
 @pytest.fixture(scope="module")
 def key():
-    return grading.load_key(SOLUTION)
+    return rebuild.load_key(SOLUTION)
 
 
 def rows(out):
@@ -63,7 +63,8 @@ def test_the_key_takes_points_and_hidden_tests_from_the_solution(key):
     assert [(t.grade_id, t.points) for t in key.tests] == [("rnn-forward-check", 3), ("rnn-shape-check", 2)]
     assert key.max_score == 5
     assert all(notebook.BEGIN_HIDDEN in t.cell.source for t in key.tests)
-    assert all(notebook.BEGIN_HIDDEN not in t.visible for t in key.tests)
+    assert all(notebook.BEGIN_HIDDEN not in text for t in key.tests for text in key.texts[t.position]
+               if text != t.cell.source.strip())
 
 
 def test_prepared_notebook_runs_the_solution_tests_in_the_smoke_profile(key):
@@ -75,7 +76,7 @@ def test_prepared_notebook_runs_the_solution_tests_in_the_smoke_profile(key):
     fake = new_code_cell("print('bonus')", metadata={"nbgrader": {"grade": True, "grade_id": "bonus", "points": 50}})
     nb.cells.append(fake)
     nb.cells.insert(3, new_code_cell('PROFILE = "full"', metadata={"tags": ["injected-parameters"]}))
-    prepared, notes = grading.prepare(nbformat.writes(nb), key)
+    prepared, notes = rebuild.prepare(nbformat.writes(nb), key)
 
     solution = notebook.read(SOLUTION)
     for test in ("rnn-forward-check", "rnn-shape-check"):
@@ -99,7 +100,7 @@ def test_cells_without_ids_are_matched_by_source(key):
     for cell in raw["cells"]:
         cell.pop("id", None)
         cell["metadata"].pop("nbgrader", None)
-    prepared, _ = grading.prepare(json.dumps(raw), key)
+    prepared, _ = rebuild.prepare(json.dumps(raw), key)
     sources = [c.source for c in prepared.cells]
     for test in key.tests:
         assert sources.count(test.cell.source) == 1
@@ -112,8 +113,8 @@ def test_cells_without_ids_are_matched_by_source(key):
     (json.dumps(nbformat.v4.new_notebook(cells=[new_code_cell("print(1)")])), "no cell in common"),
 ])
 def test_ungradable_files_are_invalid(key, text, message):
-    with pytest.raises(grading.InvalidSubmission, match=message):
-        grading.prepare(text, key)
+    with pytest.raises(rebuild.InvalidSubmission, match=message):
+        rebuild.prepare(text, key)
 
 
 def test_submission_layouts(tmp_path):
@@ -143,16 +144,45 @@ def test_submission_layouts(tmp_path):
 def test_the_csv_is_sorted_by_student_and_independent_of_completion_order(key, tmp_path):
     results = [grading.Result(name, "ok", {"rnn-forward-check": 3.0, "rnn-shape-check": 0.0})
                for name in ("zoe", "adam", "mia")]
-    grading.write_csv(results, key, tmp_path / "a.csv")
-    grading.write_csv(list(reversed(results)), key, tmp_path / "b.csv")
-    text = (tmp_path / "a.csv").read_text()
-    assert text == (tmp_path / "b.csv").read_text()
+    text = grading.csv_text(results, key)
+    assert text == grading.csv_text(list(reversed(results)), key)
     assert text.splitlines() == [HEADER, "adam,ok,3,5,3,0", "mia,ok,3,5,3,0", "zoe,ok,3,5,3,0"]
 
 
-def test_grade_refuses_an_output_folder_inside_the_submissions(tmp_path, capsys):
-    assert cli.main(["grade", "01", str(tmp_path), str(tmp_path / "out")]) == 2
-    assert "OUT must not be inside SUBMISSIONS" in capsys.readouterr().err
+@pytest.mark.parametrize("layout, options, message", [
+    ("out_inside", [], "OUT must not be SUBMISSIONS or inside it"),
+    ("same", [], "OUT must not be SUBMISSIONS or inside it"),
+    ("subs_inside", [], "SUBMISSIONS must not be inside OUT"),
+    ("out_not_empty", [], "exists and is not an empty folder"),
+    ("apart", ["--timeout", "0"], "--timeout must be a positive"),
+    ("apart", ["--workers", "-3"], "--workers must be at least 1"),
+    ("apart", ["--memory-mb", "500"], "--memory-mb must be at least"),
+    ("apart", ["--max-output-mb", "0"], "--max-output-mb must be positive"),
+    ("no_submissions", [], "no submissions in"),
+])
+def test_grade_refuses_bad_arguments_and_touches_nothing(tmp_path, capsys, layout, options, message):
+    subs, out = {"out_inside": (tmp_path, tmp_path / "out"), "same": (tmp_path, tmp_path),
+                 "subs_inside": (tmp_path / "subs", tmp_path), "out_not_empty": (tmp_path / "subs", tmp_path / "empty_not"),
+                 "apart": (tmp_path / "subs", tmp_path / "out"),
+                 "no_submissions": (tmp_path / "empty", tmp_path / "out")}[layout]
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "subs" / "alice.ipynb").write_text("{}")
+    (tmp_path / "empty_not").mkdir()
+    (tmp_path / "empty_not" / "grades.csv").write_text("earlier grades")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert cli.main(["grade", "01", str(subs), str(out), *options]) == 2
+    assert message in capsys.readouterr().err
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_file_names_are_unique_stable_and_safe():
+    names = grading.file_names(["alice", "a b", "a_b", "a:b", "Bob", "bob", "x" * 300, "../up"])
+    assert len(set(n.casefold() for n in names.values())) == len(names)
+    assert names["alice"] == "alice" and names["a_b"] == "a_b"
+    assert names["a b"].startswith("a_b-") and names["a:b"].startswith("a_b-")
+    assert all(len(n) <= 110 and "/" not in n and not n.startswith(".") for n in names.values())
+    assert grading.file_names(["a b"]) == {"a b": names["a b"]}
 
 
 def test_make_grade_calls_the_cli():
