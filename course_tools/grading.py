@@ -275,7 +275,7 @@ def check_arguments(submissions: Path, out: Path, workers: int, limits: Limits) 
 
 def grade(lesson: str, submissions: Path, out: Path, workers: int | None = None, timeout: float = DEFAULT_TIMEOUT,
           memory_mb: int = DEFAULT_MEMORY_MB, max_output_mb: float = DEFAULT_MAX_OUTPUT_MB,
-          solutions: Path = config.SOLUTIONS, progress=print) -> list[Result]:
+          solutions: Path | None = None, progress=print) -> list[Result]:
     """Grade every submission in `submissions`; write grades.csv, feedback/ and executed/ into a new `out`."""
     from course_tools.runner import select
 
