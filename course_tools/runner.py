@@ -57,7 +57,7 @@ def read_metrics(metrics_file: Path) -> dict:
     return metrics
 
 
-def run_notebook(notebook: Path, out_dir: Path, profile: str, timeout: float, workers: Workers) -> dict:
+def run_notebook(notebook: Path, out_dir: Path, profile: str, timeout: float) -> dict:
     """Execute one notebook into `out_dir`; its files (checkpoints, submissions) go to out_dir/<stem>/."""
     import papermill  # imported here: slow to import
 
@@ -82,7 +82,7 @@ def run_notebook(notebook: Path, out_dir: Path, profile: str, timeout: float, wo
     command = [sys.executable, "-m", "course_tools.worker", str(prepared), str(executed), "--state", str(state_file),
                "--cwd", str(run_dir), "--cell-timeout", str(timeout)]
     start = time.monotonic()
-    code, _ = workers.run(command, state_file, run_dir / "worker.log", timeout, env, run_dir,
+    code, _ = Workers().run(command, state_file, run_dir / "worker.log", timeout, env, run_dir,
                           heartbeat=lambda elapsed: print(f"    {notebook.stem}: still running, {elapsed:.0f} s",
                                                           flush=True))
     seconds = round(time.monotonic() - start, 1)
@@ -110,18 +110,14 @@ def run_course(notebooks: list[Path], profile: str, out_dir: Path, report_dir: P
     report_dir.mkdir(parents=True, exist_ok=True)
     report = {"profile": profile, "seconds": 0.0, "notebooks": {}}
     start = time.monotonic()
-    workers = Workers()
-    try:
-        for number, notebook in enumerate(notebooks, 1):
-            print(f"[{number}/{len(notebooks)}] {notebook.stem} ({profile} profile) ...", flush=True)
-            result = run_notebook(notebook, out_dir, profile, timeout, workers)
-            report["notebooks"][notebook.stem] = result
-            report["seconds"] = round(time.monotonic() - start, 1)
-            print(f"[{number}/{len(notebooks)}] {notebook.stem}: {result['status']} in {result['seconds']:.0f} s"
-                  + (f" ({result['error']})" if result["error"] else ""), flush=True)
-            write_report(report, report_dir)
-    finally:
-        workers.close()
+    for number, notebook in enumerate(notebooks, 1):
+        print(f"[{number}/{len(notebooks)}] {notebook.stem} ({profile} profile) ...", flush=True)
+        result = run_notebook(notebook, out_dir, profile, timeout)
+        report["notebooks"][notebook.stem] = result
+        report["seconds"] = round(time.monotonic() - start, 1)
+        print(f"[{number}/{len(notebooks)}] {notebook.stem}: {result['status']} in {result['seconds']:.0f} s"
+              + (f" ({result['error']})" if result["error"] else ""), flush=True)
+        write_report(report, report_dir)
     return report
 
 

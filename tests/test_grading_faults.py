@@ -18,7 +18,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from conftest import ROOT
+from conftest import ROOT, alive
 from course_tools import config, grading, notebook, rebuild
 
 pytestmark = pytest.mark.xdist_group("grading_faults")
@@ -132,19 +132,6 @@ def write_corpus(subs, solution, pid_file):
         "kernel_crash": ("error", 2), "memory_hog": ("error", 5), "not_a_notebook": ("invalid", 0),
         "output_flood": ("error", 5), "solved": ("ok", 5), "two_notebooks": ("invalid", 0), "untouched": ("error", 0),
     }
-
-
-def alive(pid):
-    """Whether a process exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ")[-1][0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 @pytest.fixture(scope="module")

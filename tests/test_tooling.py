@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from conftest import ROOT
+from conftest import ROOT, alive
 from course_tools import cli, config, notebook, runner
 
 GRADED = {"nbgrader": {"grade": True, "grade_id": "square-check", "points": 2, "locked": True,
@@ -161,13 +161,16 @@ def test_runner_reports_status_time_metrics_and_errors(tmp_path):
     assert runner.failed(report) == ["02_fails"]
 
 
-def test_runner_stops_a_notebook_at_its_time_limit(tmp_path):
-    nb = new_notebook(cells=[new_code_cell('PROFILE = "full"', metadata={"tags": ["parameters"]}),
-                             new_code_cell("import time\ntime.sleep(600)")])
+def test_runner_stops_a_notebook_at_its_time_limit_and_leaves_no_process(tmp_path):
+    pids = tmp_path / "pids"
+    nb = new_notebook(cells=[new_code_cell('PROFILE = "full"', metadata={"tags": ["parameters"]}), new_code_cell(
+        f"import os, subprocess, time\nopen({str(pids)!r}, 'w').write(f\"{{os.getpid()}} "
+        "{subprocess.Popen(['sleep', '600']).pid}\")\ntime.sleep(600)")])
     notebook.write(notebook.normalize(nb, keep_outputs=True), tmp_path / "03_slow.ipynb")
     result = runner.run_notebook(tmp_path / "03_slow.ipynb", tmp_path / "out", "smoke", timeout=10)
     assert result["status"] == "timeout" and result["error"] == "did not finish within 10 s"
     assert result["seconds"] < 60
+    assert not any(alive(int(pid)) for pid in pids.read_text().split())
 
 
 def test_select_rejects_unknown_lessons():
