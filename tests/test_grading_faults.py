@@ -18,10 +18,10 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from conftest import ROOT, alive
+from conftest import ROOT, all_gone
 from course_tools import config, grading, notebook, rebuild
 
-pytestmark = pytest.mark.xdist_group("grading_faults")
+pytestmark = [pytest.mark.notebooks, pytest.mark.xdist_group("grading_faults")]
 TIMEOUT = 20  # seconds per submission: the lesson takes about 2 s; the infinite loop uses it all
 
 
@@ -187,7 +187,7 @@ def test_problems_and_notes_say_what_happened(corpus):
 def test_no_process_of_a_stopped_submission_survives(corpus):
     root = corpus[0]
     pids = [int(p) for p in (root / "loop.pids").read_text().split()]
-    assert len(pids) == 2 and not any(alive(pid) for pid in pids)
+    assert len(pids) == 2 and all_gone(pids)
 
 
 def test_restored_cells_land_where_they_belong_without_ids_or_metadata(corpus):
@@ -222,5 +222,5 @@ def test_an_interrupted_batch_ends_its_workers_and_kernels_and_writes_nothing(tm
         grader.send_signal(signum)
         assert grader.wait(timeout=60) != 0
         pids = [int(p) for p in pid_file.read_text().split()]
-        assert not any(alive(pid) for pid in pids), signum
+        assert all_gone(pids), signum
         assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["loop.pids", "solutions", "subs"]

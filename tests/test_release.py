@@ -9,6 +9,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from conftest import ROOT
 from course_tools import cli, config, notebook, release
 
+pytestmark = pytest.mark.xdist_group("release")  # one release for the module
 REPO, BRANCH = "a-teacher/seq-course-students", "spring"
 
 

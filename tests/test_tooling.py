@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from conftest import ROOT, alive
+from conftest import ROOT, all_gone
 from course_tools import cli, config, notebook, runner
 
 GRADED = {"nbgrader": {"grade": True, "grade_id": "square-check", "points": 2, "locked": True,
@@ -170,7 +170,7 @@ def test_runner_stops_a_notebook_at_its_time_limit_and_leaves_no_process(tmp_pat
     result = runner.run_notebook(tmp_path / "03_slow.ipynb", tmp_path / "out", "smoke", timeout=10)
     assert result["status"] == "timeout" and result["error"] == "did not finish within 10 s"
     assert result["seconds"] < 60
-    assert not any(alive(int(pid)) for pid in pids.read_text().split())
+    assert all_gone([int(pid) for pid in pids.read_text().split()])
 
 
 def test_select_rejects_unknown_lessons():
