@@ -37,7 +37,8 @@ def write_lesson(folder):
                           f"({config.colab_url('solutions/00_demo.ipynb')})", id="title"),
         new_code_cell("import os", id="setup"),
         new_code_cell('PROFILE = "full"', id="parameters", metadata={"tags": ["parameters"]}),
-        new_code_cell("print(PROFILE)", id="show-profile"),
+        new_code_cell("print(PROFILE, os.environ.get('COURSE_PROFILE'), os.environ.get('TF_NUM_INTRAOP_THREADS'))",
+                      id="show-profile"),
         new_markdown_cell("## Exercise 1: square a number", id="ex1-text"),
         new_code_cell("def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION", id="ex1"),
         graded_cell("square-check", 2, "assert square(3) == 9, 'square(3) should be 9'", "assert square(-2) == 4"),
@@ -182,6 +183,13 @@ def test_problems_and_notes_say_what_happened(corpus):
     assert any("marked as test `square-check`" in n for n in results["copied_test"].notes)
     assert any("marked as test `bonus`" in n for n in results["extra_fake_test"].notes)
     assert results["solved"].notes == [] and results["colab"].notes == []
+
+
+def test_workers_run_in_the_smoke_profile_with_their_share_of_the_cores(corpus):
+    _, _, _, outs, _ = corpus
+    executed = notebook.read(outs[0] / "executed" / "solved.ipynb")
+    shown = executed.cells[at(executed, "show-profile")].outputs[0]["text"]
+    assert shown == f"smoke smoke {max(1, os.cpu_count() // 2)}\n"
 
 
 def test_no_process_of_a_stopped_submission_survives(corpus):

@@ -202,6 +202,33 @@ def test_refresh_stores_outputs_of_a_full_run_only(tmp_path, monkeypatch):
         runner.refresh_solutions(report_dir / "report.json", [])
 
 
+def test_refresh_checks_every_lesson_before_writing_any(tmp_path, monkeypatch):
+    solutions = tmp_path / "solutions"
+    write_lesson(solutions, "01_ok.ipynb", [new_code_cell("print('one')")])
+    write_lesson(solutions, "02_not_run.ipynb", [new_code_cell("print('two')")])
+    executed = notebook.read(solutions / "01_ok.ipynb")
+    executed.cells[-1].outputs = [nbformat.v4.new_output("stream", text="one\n")]
+    notebook.write(executed, tmp_path / "01_ok.ipynb")
+    report = {"profile": "full", "seconds": 1, "notebooks": {"01_ok": {"status": "ok", "executed": "01_ok.ipynb"}}}
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    monkeypatch.setattr(config, "SOLUTIONS", solutions)
+    monkeypatch.setattr(config, "ROOT", tmp_path)
+    before = (solutions / "01_ok.ipynb").read_text()
+    with pytest.raises(ValueError, match="02_not_run did not run successfully"):
+        runner.refresh_solutions(tmp_path / "report.json", [])
+    assert (solutions / "01_ok.ipynb").read_text() == before
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    from course_tools.files import write_atomic
+
+    target = tmp_path / "report.md"
+    write_atomic(target, "old")
+    with pytest.raises(UnicodeEncodeError):
+        write_atomic(target, "new \ud800")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["report.md"]
+
+
 def test_cli_check_exits_non_zero_on_problems(monkeypatch, capsys):
     monkeypatch.setattr(notebook, "check_repository", lambda: ["notebooks/x.ipynb: out of date"])
     assert cli.main(["check"]) == 1
