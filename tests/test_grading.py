@@ -3,7 +3,6 @@
 The batch runs every submission for real (each lesson-01 run costs about 20 s of CPU), so it
 holds only the cases that need the real lesson; every other fault is in test_grading_faults.py.
 """
-import copy
 import csv
 import json
 import subprocess
