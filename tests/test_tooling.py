@@ -1,6 +1,10 @@
 """course_tools: student notebooks, repository checks, the course runner and its report."""
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import nbformat
 import pytest
@@ -170,6 +174,25 @@ def test_runner_stops_a_notebook_at_its_time_limit_and_leaves_no_process(tmp_pat
     result = runner.run_notebook(tmp_path / "03_slow.ipynb", tmp_path / "out", "smoke", timeout=10)
     assert result["status"] == "timeout" and result["error"] == "did not finish within 10 s"
     assert result["seconds"] < 60
+    assert all_gone([int(pid) for pid in pids.read_text().split()])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_course_run_leaves_no_process(tmp_path, signum):
+    solutions, pids = tmp_path / "solutions", tmp_path / "pids"
+    write_lesson(solutions, "01_slow.ipynb", [new_code_cell(
+        f"import os, subprocess, time\nopen({str(pids)!r}, 'w').write(f\"{{os.getpid()}} "
+        "{subprocess.Popen(['sleep', '600']).pid}\")\ntime.sleep(600)")])
+    course = subprocess.Popen([sys.executable, "-c", (
+        "import sys; from pathlib import Path; from course_tools import cli, config\n"
+        f"config.SOLUTIONS = Path({str(solutions)!r})\n"
+        f"sys.exit(cli.main(['run', '--profile', 'smoke', '--out', {str(tmp_path / 'out')!r}]))")], cwd=ROOT)
+    deadline = time.monotonic() + 120
+    while not pids.exists() or len(pids.read_text().split()) < 2:
+        assert time.monotonic() < deadline and course.poll() is None, "the notebook never started"
+        time.sleep(0.5)
+    course.send_signal(signum)
+    assert course.wait(timeout=60) != 0
     assert all_gone([int(pid) for pid in pids.read_text().split()])
 
 
