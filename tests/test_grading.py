@@ -191,7 +191,7 @@ def test_make_grade_calls_the_cli():
 
 # ------------------------------------------------------------------------------ whole batches
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per xdist worker, however its tests are interleaved
 def full_batch(tmp_path_factory):
     """Submissions that run the whole lesson, graded in one batch with two workers."""
     subs, out = tmp_path_factory.mktemp("submissions"), tmp_path_factory.mktemp("graded")

@@ -137,7 +137,7 @@ def write_corpus(subs, solution, pid_file):
     }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per xdist worker, however its tests are interleaved
 def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("faults")
     solutions = root / "solutions"
