@@ -53,7 +53,7 @@ release: $(VENV)/installed  ## write the student repository: make release OUT=di
 
 grade: $(VENV)/installed  ## grade submissions: make grade LESSON=01 SUBMISSIONS=dir OUT=dir [WORKERS=n TIMEOUT=s]
 	@test -n "$(LESSON)" -a -n "$(SUBMISSIONS)" -a -n "$(OUT)" || \
-		{ echo "usage: make grade LESSON=01 SUBMISSIONS=<dir> OUT=<dir> [WORKERS=n] [TIMEOUT=s]"; exit 2; }
+		{ echo "usage: make grade LESSON=01 SUBMISSIONS=<dir> OUT=<new dir> [WORKERS=n] [TIMEOUT=s]"; exit 2; }
 	$(PY) -m course_tools grade $(LESSON) "$(SUBMISSIONS)" "$(OUT)" $(if $(WORKERS),--workers $(WORKERS)) $(if $(TIMEOUT),--timeout $(TIMEOUT))
 
 clean:

@@ -40,6 +40,7 @@ DATA_DIR_ENV = "COURSE_DATA_DIR"
 CACHE_DIR_ENV = "COURSE_CACHE_DIR"
 RUN_DIR_ENV = "COURSE_RUN_DIR"
 METRICS_FILE_ENV = "COURSE_METRICS_FILE"
+PROFILE_ENV = "COURSE_PROFILE"
 PROFILES = ("full", "smoke")
 
 # Retracing notices when several models predict in one notebook are expected here.
@@ -60,7 +61,8 @@ def set_seed(seed: int = 42) -> None:
 
 
 def profile_settings(profile: str, *, full: dict, smoke: dict) -> SimpleNamespace:
-    """Return the sizes for `profile` ("full" or "smoke") as attributes."""
+    """Return the sizes for `profile` ("full" or "smoke") as attributes; `COURSE_PROFILE`, when set, wins."""
+    profile = os.environ.get(PROFILE_ENV) or profile
     if profile not in PROFILES:
         raise ValueError(f"Unknown profile {profile!r}: use one of {', '.join(PROFILES)}.")
     if set(full) != set(smoke):

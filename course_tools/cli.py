@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from course_tools import config, grading, notebook, release, runner
+from course_tools import config, grading, notebook, processes, release, runner
 
 DEFAULT_TIMEOUT = {"full": 1800, "smoke": 600}
 
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     grade = commands.add_parser("grade", help="grade a folder of submissions: grades.csv, feedback, executed notebooks")
     grade.add_argument("lesson", help="the lesson prefix, such as 01")
     grade.add_argument("submissions", type=Path, help="<dir>/<student>.ipynb or <dir>/<student>/<anything>.ipynb")
-    grade.add_argument("out", type=Path, help="folder for grades.csv, feedback/ and executed/")
+    grade.add_argument("out", type=Path, help="a new (or empty) folder for grades.csv, feedback/ and executed/")
     grade.add_argument("--workers", type=int, help="notebooks graded at once (default: number of cores)")
     grade.add_argument("--timeout", type=float, default=grading.DEFAULT_TIMEOUT,
                        help=f"seconds per submission (default {grading.DEFAULT_TIMEOUT})")
@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     publish.add_argument("--branch", default=config.BRANCH, help=f"its branch (default {config.BRANCH})")
 
     args = parser.parse_args(argv)
+    if args.command in ("run", "grade"):
+        processes.raise_on_sigterm()  # workers and kernels are ended in `finally` blocks
     try:
         if args.command == "student":
             for path in notebook.write_students():
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             grading.grade(args.lesson, args.submissions, args.out, workers=args.workers, timeout=args.timeout,
                           memory_mb=args.memory_mb, max_output_mb=args.max_output_mb)
             return 0
-    except (ValueError, FileNotFoundError, notebook.NotebookError) as error:
+    except (ValueError, OSError) as error:  # NotebookError is a ValueError
         print(f"{args.command}: {error}", file=sys.stderr)
         return 2
     return 0

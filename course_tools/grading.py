@@ -1,28 +1,22 @@
-"""Grade a folder of student submissions against a lesson's solution notebook.
+"""Grade a folder of student submissions against a lesson's solution notebook: the batch.
 
-The solution notebook is the answer key: its test cells (nbgrader metadata `grade: true`, with
-`points`) hold the visible checks and the hidden tests. Each submission is rebuilt with the
-solution's test cells (and its setup and parameters cells) in place of its own, matched by cell
-id, nbgrader `grade_id` or unchanged visible source; it then runs in its own worker process and
-fresh kernel (papermill's parameter injection, smoke profile; nbclient with `allow_errors`, so
-every cell runs and each test cell passes or fails on its own), in a temporary working directory,
-under a memory limit, an output cap and a time limit. A test cell passes when it runs and shows
-no error; its points come from the solution only.
+Each submission is rebuilt with the answer key's cells (course_tools.rebuild), then runs in a
+worker process of its own (course_tools.worker) with a fresh kernel, in the smoke profile
+(papermill's parameter injection, and COURSE_PROFILE, which `profile_settings` honours), in a
+temporary working directory, under a memory limit, an output cap, a time limit and its share of
+the cores. A test cell passes when it ran and shows no error; its points come from the solution.
+Everything is written into a fresh folder beside OUT, which is moved into place at the end: the
+submissions and anything already there are never touched.
 
-Run `python -m course_tools grade LESSON SUBMISSIONS OUT`; this module is also the worker
-(`python -m course_tools.grading --worker ...`), started once per submission.
+Run `python -m course_tools grade LESSON SUBMISSIONS OUT`.
 """
 from __future__ import annotations
 
-import argparse
-import copy
 import csv
-import json
+import hashlib
+import io
 import os
-import resource
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,241 +27,19 @@ from pathlib import Path
 import nbformat
 
 from course_tools import config
-from course_tools.notebook import normalize, parameters_cell, read, setup_cell, student_source
+from course_tools.files import write_atomic
+from course_tools.notebook import read
+from course_tools.processes import Workers, thread_caps
+from course_tools.rebuild import AnswerKey, InvalidSubmission, load_key, prepare
+from course_tools.worker import EXIT_KERNEL_DIED
 
 STATUSES = ("ok", "error", "timeout", "invalid")
 DEFAULT_TIMEOUT = 300  # seconds per submission; lesson 01 takes about 30 s in the smoke profile
 DEFAULT_MEMORY_MB = 6144  # address space of a worker and its kernel (TensorFlow alone maps ~2.5 GB)
+MIN_MEMORY_MB = 3072  # below this a kernel cannot import TensorFlow: every submission would fail
 DEFAULT_MAX_OUTPUT_MB = 5.0  # outputs kept per notebook (the committed solutions stay under 1.5 MB)
-MAX_FILE_MB = 1024  # largest file a submission may write
-WORKER_EXIT_KERNEL_DIED = 3
+PROFILE = "smoke"
 
-
-class InvalidSubmission(ValueError):
-    """A submission that cannot be graded at all (not a notebook, wrong lesson, ambiguous)."""
-
-
-# ------------------------------------------------------------------------------ the answer key
-
-@dataclass
-class FixedCell:
-    """A cell the grader takes from the solution: the setup, parameters and test cells."""
-    cell: nbformat.NotebookNode
-    position: int  # index in the solution
-    visible: str  # the source a student's copy shows (hidden tests removed)
-    grade_id: str | None = None
-    points: float = 0.0
-
-    @property
-    def id(self) -> str:
-        return self.cell.id
-
-
-@dataclass
-class AnswerKey:
-    lesson: str
-    solution_ids: list[str]
-    fixed: list[FixedCell]  # in solution order
-
-    @property
-    def tests(self) -> list[FixedCell]:
-        return [f for f in self.fixed if f.grade_id is not None]
-
-    @property
-    def max_score(self) -> float:
-        return sum(t.points for t in self.tests)
-
-
-def load_key(solution: Path) -> AnswerKey:
-    nb = normalize(read(solution), keep_outputs=False)
-    fixed = []
-    for position, cell in enumerate(nb.cells):
-        grader = cell.metadata.get("nbgrader", {})
-        is_test = bool(grader.get("grade")) and cell.cell_type == "code"
-        if is_test or cell is setup_cell(nb) or cell is parameters_cell(nb):
-            visible = student_source(cell, f"{solution.name} cell {position}")
-            fixed.append(FixedCell(
-                cell=cell, position=position, visible=visible.strip(),
-                grade_id=(grader.get("grade_id") or cell.id) if is_test else None,
-                points=float(grader.get("points", 0)) if is_test else 0.0))
-    key = AnswerKey(solution.stem, [c.id for c in nb.cells], fixed)
-    if not key.tests:
-        raise ValueError(f"{solution.name} has no graded test cells (nbgrader `grade: true` with points).")
-    return key
-
-
-# ------------------------------------------------------------------------ preparing a submission
-
-def _read_submission(text: str):
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InvalidSubmission(f"not valid JSON ({error})") from None
-    if not isinstance(raw, dict) or raw.get("nbformat") != 4 or not isinstance(raw.get("cells"), list):
-        raise InvalidSubmission("not a Jupyter notebook in format 4")
-    try:
-        nb = nbformat.reads(text, as_version=4, capture_validation_error={})
-    except Exception as error:  # noqa: BLE001 - any reader failure makes the file ungradable
-        raise InvalidSubmission(f"not a readable notebook ({type(error).__name__}: {error})") from None
-    seen = set()
-    for index, cell in enumerate(nb.cells):
-        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
-            raise InvalidSubmission(f"cell {index} is not a notebook cell")
-        if not isinstance(cell.get("source", ""), str):
-            raise InvalidSubmission(f"cell {index} has no readable source")
-        cell.setdefault("source", "")
-        cell.setdefault("metadata", nbformat.NotebookNode())
-        if cell.cell_type == "code":
-            cell.setdefault("outputs", [])
-            cell.setdefault("execution_count", None)
-        # Cells without ids (older Jupyter, Colab) get stable ones; duplicates are renamed.
-        cell_id = cell.get("id") if isinstance(cell.get("id"), str) and cell.get("id") else f"submitted-{index}"
-        while cell_id in seen:
-            cell_id = f"{cell_id}-{index}"
-        cell["id"] = cell_id
-        seen.add(cell_id)
-    return normalize(nb, keep_outputs=False)
-
-
-def _matches(cell, fixed: FixedCell) -> bool:
-    grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-    return (cell.id == fixed.id or (fixed.grade_id is not None and grade_id == fixed.grade_id)
-            or (cell.cell_type == "code" and cell.source.strip() == fixed.visible))
-
-
-def prepare(text: str, key: AnswerKey, profile: str = "smoke") -> tuple[nbformat.NotebookNode, list[str]]:
-    """The notebook to execute: the submission with the solution's fixed cells in place.
-
-    Returns the notebook and notes for the feedback (test cells that were missing or edited).
-    """
-    from papermill.parameterize import parameterize_notebook  # imported here: slow to import
-
-    nb = _read_submission(text)
-    notes = []
-    known_ids = set(key.solution_ids)
-    if not any(cell.id in known_ids or any(_matches(cell, f) for f in key.fixed) for cell in nb.cells):
-        raise InvalidSubmission(f"no cell in common with lesson {key.lesson}: is this the right notebook?")
-    cells = []
-    placed: dict[str, int] = {}
-    for cell in nb.cells:
-        matched = next((f for f in key.fixed if _matches(cell, f)), None)
-        claims_test = bool(cell.metadata.get("nbgrader", {}).get("grade"))
-        if matched is not None and matched.id not in placed:
-            if matched.grade_id is not None and cell.source.strip() not in (matched.visible, matched.cell.source.strip()):
-                notes.append(f"Test cell `{matched.grade_id}` was edited; the original was run instead.")
-            placed[matched.id] = len(cells)
-            cells.append(copy.deepcopy(matched.cell))
-        elif matched is None and not claims_test and "injected-parameters" not in cell.metadata.get("tags", []):
-            if "parameters" in cell.metadata.get("tags", []):
-                cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != "parameters"]
-            cells.append(cell)
-        # else: a second copy of a fixed cell, a cell that claims to be a test the key does not have,
-        # or parameters papermill injected in an earlier run: dropped, so that only the solution's
-        # tests run and score, in the profile the grader sets.
-    for fixed in key.fixed:
-        if fixed.id in placed:
-            continue
-        if fixed.grade_id is not None:
-            notes.append(f"Test cell `{fixed.grade_id}` was missing; the original was run in its place.")
-        at = 0
-        for earlier in reversed(key.solution_ids[: fixed.position]):
-            index = next((i for i, c in enumerate(cells) if c.id == earlier), None)
-            if index is not None:
-                at = index + 1
-                break
-        cells.insert(at, copy.deepcopy(fixed.cell))
-        placed = {c.id: i for i, c in enumerate(cells)}
-    nb.cells = cells
-    nb.metadata["papermill"] = {}
-    for cell in nb.cells:
-        cell.metadata.setdefault("tags", [])  # papermill looks for the parameters tag in every cell
-    nb = parameterize_notebook(nb, {"PROFILE": profile})
-    for cell in nb.cells:
-        if "injected-parameters" in cell.metadata["tags"]:
-            cell.id = "injected-parameters"  # a stable id instead of a random one
-        if not cell.metadata.get("tags"):
-            cell.metadata.pop("tags", None)
-    return nb, notes
-
-
-# ------------------------------------------------------------------------------------ the worker
-
-def _worker(prepared: Path, executed: Path, cwd: Path, memory_mb: int, max_output_mb: float) -> int:
-    """Execute one prepared notebook in a fresh kernel; save it after every cell."""
-    limit = memory_mb * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))  # inherited by the kernel
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_MB * 2**20, MAX_FILE_MB * 2**20))
-    from nbclient import NotebookClient
-    from nbclient.exceptions import DeadKernelError
-
-    state_file = executed.with_suffix(".state.json")
-    state = {"kernel_pid": None, "running": None, "kernel_died": None, "truncated": None}
-
-    def save_state():
-        state_file.write_text(json.dumps(state), encoding="utf-8")
-
-    def save_notebook(nb):
-        partial = executed.with_suffix(".partial")
-        nbformat.write(nb, str(partial))
-        partial.replace(executed)
-
-    class CappedClient(NotebookClient):
-        """Keeps at most `max_output_mb` of outputs; error outputs are always kept."""
-        budget = int(max_output_mb * 2**20)
-
-        def output(self, outs, msg, display_id, cell_index):
-            try:
-                size = len(json.dumps(msg.get("content", {})))
-            except (TypeError, ValueError):
-                size = len(str(msg.get("content", "")))
-            if msg["msg_type"] == "error":
-                content = msg["content"]
-                content["traceback"] = content.get("traceback", [])[-20:]
-                content["evalue"] = str(content.get("evalue", ""))[:2000]
-            elif size > self.budget:
-                self.budget = 0
-                if state["truncated"] is None:
-                    state["truncated"] = cell_index
-                    save_state()
-                    outs.append(nbformat.v4.new_output(
-                        "stream", name="stderr",
-                        text=f"\n[grader: output over {max_output_mb:g} MB; the rest of this notebook's output "
-                             "was dropped]\n"))
-                return None
-            else:
-                self.budget -= size
-            return super().output(outs, msg, display_id, cell_index)
-
-    nb = read(prepared)
-
-    def on_start(**_):
-        state["kernel_pid"] = getattr(client.km.provisioner, "pid", None)
-        save_state()
-
-    def on_cell_start(cell_index, **_):
-        state["running"] = cell_index
-        save_state()
-
-    def on_cell_executed(**_):
-        save_notebook(nb)
-
-    client = CappedClient(
-        nb, timeout=None, allow_errors=True, kernel_name="python3", record_timing=False,
-        resources={"metadata": {"path": str(cwd)}}, on_notebook_start=on_start,
-        on_cell_execute=on_cell_start, on_cell_executed=on_cell_executed)
-    try:
-        client.execute()
-    except DeadKernelError:
-        state["kernel_died"] = state["running"]
-        save_state()
-        save_notebook(nb)
-        return WORKER_EXIT_KERNEL_DIED
-    save_notebook(nb)
-    return 0
-
-
-# ---------------------------------------------------------------------------------- one submission
 
 @dataclass
 class Result:
@@ -284,21 +56,21 @@ class Result:
         return sum(self.tests.values())
 
 
+@dataclass
+class Limits:
+    timeout: float = DEFAULT_TIMEOUT
+    memory_mb: int = DEFAULT_MEMORY_MB
+    max_output_mb: float = DEFAULT_MAX_OUTPUT_MB
+    threads: dict = field(default_factory=dict)  # thread-cap environment of each worker
+
+
 def _error_text(output) -> str:
     message = f"{output.get('ename', 'Error')}: {output.get('evalue', '')}".strip()
     return message.rstrip(":")
 
 
-def _kill_group(pid: int | None) -> None:
-    if pid:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-def grade_one(student: str, submission: Path | None, key: AnswerKey, out: Path, timeout: float,
-              memory_mb: int, max_output_mb: float, problem: str | None = None) -> Result:
+def grade_one(student: str, file_name: str, submission: Path | None, key: AnswerKey, out: Path, limits: Limits,
+              workers: Workers, problem: str | None = None) -> Result:
     """Grade one submission; never raises for anything the submission does."""
     result = Result(student, "invalid", {t.grade_id: 0.0 for t in key.tests},
                     {t.grade_id: "not run" for t in key.tests})
@@ -306,7 +78,7 @@ def grade_one(student: str, submission: Path | None, key: AnswerKey, out: Path, 
         result.problem = problem
         return result
     try:
-        nb, result.notes = prepare(submission.read_text(encoding="utf-8", errors="replace"), key)
+        nb, result.notes = prepare(submission.read_text(encoding="utf-8", errors="replace"), key, PROFILE)
     except (InvalidSubmission, OSError) as error:
         result.problem = str(error)
         return result
@@ -314,44 +86,29 @@ def grade_one(student: str, submission: Path | None, key: AnswerKey, out: Path, 
         result.problem = f"could not be read as a notebook ({type(error).__name__}: {error})"
         return result
     work = Path(tempfile.mkdtemp(prefix=f"grade-{key.lesson}-"))
-    executed = out / "executed" / f"{student}.ipynb"
     try:
-        prepared = work / "prepared.ipynb"
-        nbformat.write(nb, str(prepared))
+        prepared, executed, state_file = work / "prepared.ipynb", work / "executed.ipynb", work / "state.json"
+        write_atomic(prepared, nbformat.writes(nb))
         run_dir = work / "run"
         run_dir.mkdir()
-        worker_out = work / "executed.ipynb"
         env = {
-            **os.environ,
+            **os.environ, **limits.threads,
             "COURSE_RUN_DIR": str(run_dir),
             "COURSE_METRICS_FILE": str(work / "metrics.jsonl"),
+            "COURSE_PROFILE": PROFILE,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(config.ROOT), os.environ.get("PYTHONPATH")])),
             "MPLBACKEND": "Agg",
             "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
         }
-        command = [sys.executable, "-m", "course_tools.grading", "--worker", str(prepared), str(worker_out),
-                   "--cwd", str(run_dir), "--memory-mb", str(memory_mb), "--max-output-mb", str(max_output_mb)]
+        command = [sys.executable, "-m", "course_tools.worker", str(prepared), str(executed), "--state", str(state_file),
+                   "--cwd", str(run_dir), "--cell-timeout", str(limits.timeout), "--allow-errors",
+                   "--memory-mb", str(limits.memory_mb), "--max-output-mb", str(limits.max_output_mb)]
         start = time.monotonic()
-        with open(work / "worker.log", "w", encoding="utf-8") as log:
-            process = subprocess.Popen(command, cwd=run_dir, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                       start_new_session=True)
-            try:
-                code = process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                code = None
-            state_file = worker_out.with_suffix(".state.json")
-            state = json.loads(state_file.read_text(encoding="utf-8")) if state_file.exists() else {}
-            # The kernel runs in its own session: end it and anything it started, then the worker.
-            _kill_group(state.get("kernel_pid"))
-            _kill_group(process.pid)
-            process.wait()
+        code, state = workers.run(command, state_file, work / "worker.log", limits.timeout, env, run_dir)
         result.seconds = round(time.monotonic() - start, 1)
-        ran = read(worker_out) if worker_out.exists() else nb
-        if worker_out.exists():
-            shutil.copyfile(worker_out, executed)
-        else:
-            nbformat.write(nb, str(executed))
-        _score(result, ran, key, code, state, timeout, work / "worker.log")
+        ran = read(executed) if executed.exists() else nb
+        write_atomic(out / "executed" / f"{file_name}.ipynb", nbformat.writes(ran))
+        _score(result, ran, key, code, state, limits.timeout, work / "worker.log")
     except Exception as error:  # noqa: BLE001 - the batch always completes
         result.status, result.problem = "error", f"the grader failed on it ({type(error).__name__}: {error})"
     finally:
@@ -364,7 +121,7 @@ def _score(result: Result, ran, key: AnswerKey, code: int | None, state: dict, t
     by_id = {c.id: c for c in cells}
     label = {c.id: f"cell {i + 1} (id `{c.id}`)" for i, c in enumerate(cells)}
     running = state.get("running")
-    running_id = ran.cells[running].id if running is not None and running < len(ran.cells) else None
+    running_id = ran.cells[running].id if isinstance(running, int) and 0 <= running < len(ran.cells) else None
     for test in key.tests:
         cell = by_id.get(test.id)
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"] if cell else []
@@ -382,7 +139,7 @@ def _score(result: Result, ran, key: AnswerKey, code: int | None, state: dict, t
         result.status = "timeout"
         where = f"while running {label[running_id]}" if running_id in label else "before its first cell ran"
         result.problem = f"did not finish within {timeout:g} s (stopped {where})"
-    elif code == WORKER_EXIT_KERNEL_DIED:
+    elif code == EXIT_KERNEL_DIED:
         result.status = "error"
         result.problem = f"the kernel died while running {label.get(running_id, 'a cell')} (a crash or the memory limit)"
     elif code != 0:
@@ -431,21 +188,36 @@ def find_submissions(folder: Path, lesson: str) -> list[tuple[str, Path | None, 
     return submissions
 
 
-def _safe(student: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_.@+" else "_" for ch in student).lstrip(".") or "_"
+def file_names(students: list[str]) -> dict[str, str]:
+    """A file name for each student, unique even on case-insensitive disks and stable across runs.
+
+    A name that is already a safe file name is kept; any other (spaces, punctuation, over 100
+    characters), and any that would clash ignoring case, gets a short hash of the student's name.
+    """
+    def tagged(student, stem):
+        return f"{stem[:100]}-{hashlib.sha256(student.encode()).hexdigest()[:8]}"
+
+    names = {}
+    for student in students:
+        stem = "".join(ch if ch.isalnum() or ch in "-_.@+" else "_" for ch in student).lstrip(".") or "_"
+        names[student] = stem if stem == student and len(stem) <= 100 else tagged(student, stem)
+    folded = [name.casefold() for name in names.values()]
+    return {student: tagged(student, name) if folded.count(name.casefold()) > 1 else name
+            for student, name in names.items()}
 
 
 def _points(value: float) -> str:
     return f"{value:g}"
 
 
-def write_csv(results: list[Result], key: AnswerKey, path: Path) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["student", "status", "score", "max_score", *[t.grade_id for t in key.tests]])
-        for r in sorted(results, key=lambda r: r.student):
-            writer.writerow([r.student, r.status, _points(r.score), _points(key.max_score),
-                             *[_points(r.tests[t.grade_id]) for t in key.tests]])
+def csv_text(results: list[Result], key: AnswerKey) -> str:
+    handle = io.StringIO()
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(["student", "status", "score", "max_score", *[t.grade_id for t in key.tests]])
+    for r in sorted(results, key=lambda r: r.student):
+        writer.writerow([r.student, r.status, _points(r.score), _points(key.max_score),
+                         *[_points(r.tests[t.grade_id]) for t in key.tests]])
+    return handle.getvalue()
 
 
 def feedback_markdown(result: Result, key: AnswerKey) -> str:
@@ -479,55 +251,82 @@ def summary(results: list[Result], key: AnswerKey, seconds: float) -> str:
             f"{mean:.2f} / {_points(key.max_score)}; status: {counts}; {seconds:.0f} s")
 
 
+def check_arguments(submissions: Path, out: Path, workers: int, limits: Limits) -> None:
+    """ValueError or FileNotFoundError, with what to do, for arguments that cannot give a good batch."""
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1 (got {workers}).")
+    if not limits.timeout > 0:
+        raise ValueError(f"--timeout must be a positive number of seconds (got {limits.timeout:g}).")
+    if limits.memory_mb < MIN_MEMORY_MB:
+        raise ValueError(f"--memory-mb must be at least {MIN_MEMORY_MB}: a kernel needs about 2.5 GB of address "
+                         f"space to import TensorFlow (got {limits.memory_mb}).")
+    if not limits.max_output_mb > 0:
+        raise ValueError(f"--max-output-mb must be positive (got {limits.max_output_mb:g}).")
+    if not submissions.is_dir():
+        raise FileNotFoundError(f"{submissions} is not a folder of submissions.")
+    if out == submissions or submissions in out.parents:
+        raise ValueError("OUT must not be SUBMISSIONS or inside it (its notebooks would count as submissions).")
+    if out in submissions.parents:
+        raise ValueError("SUBMISSIONS must not be inside OUT (OUT is where the grades go).")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"{out} exists and is not an empty folder: grading writes a new folder, "
+                         "so name one that does not exist yet (nothing is overwritten).")
+
+
 def grade(lesson: str, submissions: Path, out: Path, workers: int | None = None, timeout: float = DEFAULT_TIMEOUT,
           memory_mb: int = DEFAULT_MEMORY_MB, max_output_mb: float = DEFAULT_MAX_OUTPUT_MB,
-          solutions: Path = config.SOLUTIONS, progress=print) -> list[Result]:
-    """Grade every submission in `submissions`; write grades.csv, feedback/ and executed/ into `out`."""
+          solutions: Path | None = None, progress=print) -> list[Result]:
+    """Grade every submission in `submissions`; write grades.csv, feedback/ and executed/ into a new `out`."""
     from course_tools.runner import select
 
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    limits = Limits(timeout, memory_mb, max_output_mb, thread_caps(workers))
+    submissions, out = submissions.resolve(), out.resolve()
+    check_arguments(submissions, out, workers, limits)
     matching = select([lesson], solutions)
     if len(matching) != 1:
         raise ValueError(f"{lesson!r} names {len(matching)} lessons: {', '.join(p.stem for p in matching)}.")
     key = load_key(matching[0])
-    submissions, out = submissions.resolve(), out.resolve()
-    if not submissions.is_dir():
-        raise FileNotFoundError(f"{submissions} is not a folder of submissions.")
-    if out == submissions or submissions in out.parents:
-        raise ValueError("OUT must not be inside SUBMISSIONS (the executed notebooks would count as submissions).")
-    for folder in ("feedback", "executed"):
-        shutil.rmtree(out / folder, ignore_errors=True)
-        (out / folder).mkdir(parents=True)
-    found = [(_safe(student), path, problem) for student, path, problem in find_submissions(submissions, key.lesson)]
-    workers = max(1, workers or os.cpu_count() or 1)
+    found = find_submissions(submissions, key.lesson)
+    if not found:
+        raise ValueError(f"no submissions in {submissions}: expected <student>.ipynb or <student>/<notebook>.ipynb.")
+    names = file_names([student for student, _, _ in found])
     progress(f"grading {len(found)} submission(s) of {key.lesson} with {workers} worker(s), "
-             f"{timeout:g} s and {memory_mb} MB each")
+             f"{timeout:g} s, {memory_mb} MB and {limits.threads['OMP_NUM_THREADS']} thread(s) each")
     start = time.monotonic()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(prefix=f".{out.name}.grading-", dir=out.parent))
+    running, unwritten = Workers(), []
+    try:
+        for folder in ("feedback", "executed"):
+            (fresh / folder).mkdir()
 
-    def one(item):
-        student, path, problem = item
-        result = grade_one(student, path, key, out, timeout, memory_mb, max_output_mb, problem)
-        (out / "feedback" / f"{student}.md").write_text(feedback_markdown(result, key), encoding="utf-8")
-        progress(f"  {student}: {result.status}, {_points(result.score)} / {_points(key.max_score)}"
-                 f"{f' ({result.problem})' if result.problem else ''}")
-        return result
+        def one(item):
+            student, path, problem = item
+            result = grade_one(student, names[student], path, key, fresh, limits, running, problem)
+            try:
+                write_atomic(fresh / "feedback" / f"{names[student]}.md", feedback_markdown(result, key))
+            except OSError as error:
+                unwritten.append(f"{student} ({error})")
+            progress(f"  {student}: {result.status}, {_points(result.score)} / {_points(key.max_score)}"
+                     f"{f' ({result.problem})' if result.problem else ''}")
+            return result
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = sorted(pool.map(one, found), key=lambda r: r.student)
-    write_csv(results, key, out / "grades.csv")
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            try:
+                results = list(pool.map(one, found))
+            finally:
+                pool.shutdown(wait=False, cancel_futures=True)
+                running.close()
+        write_atomic(fresh / "grades.csv", csv_text(results, key))
+        if out.exists():
+            out.rmdir()  # empty, checked above; fails rather than replace anything that appeared since
+        fresh.rename(out)
+    finally:
+        running.close()
+        shutil.rmtree(fresh, ignore_errors=True)
     progress(summary(results, key, time.monotonic() - start))
     progress(f"wrote {out / 'grades.csv'}, {out / 'feedback'}/, {out / 'executed'}/")
+    if unwritten:
+        raise OSError(f"the feedback of {len(unwritten)} student(s) could not be written: {'; '.join(unwritten)}")
     return results
-
-
-def _worker_main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="grading worker (started by the grader)")
-    parser.add_argument("--worker", nargs=2, type=Path, metavar=("PREPARED", "EXECUTED"), required=True)
-    parser.add_argument("--cwd", type=Path, required=True)
-    parser.add_argument("--memory-mb", type=int, required=True)
-    parser.add_argument("--max-output-mb", type=float, required=True)
-    args = parser.parse_args(argv)
-    return _worker(*args.worker, args.cwd, args.memory_mb, args.max_output_mb)
-
-
-if __name__ == "__main__":
-    sys.exit(_worker_main())

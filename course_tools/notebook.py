@@ -7,6 +7,7 @@ from pathlib import Path
 import nbformat
 
 from course_tools import config
+from course_tools.files import write_atomic
 
 def setup_source(repo_url: str, branch: str = config.BRANCH) -> str:
     """The setup cell of every lesson, fetching `branch` of the course at `repo_url` when opened alone."""
@@ -56,7 +57,7 @@ def dumps(nb) -> str:
 
 
 def write(nb, path: Path) -> None:
-    path.write_text(dumps(nb), encoding="utf-8")
+    write_atomic(path, dumps(nb))
 
 
 def normalize(nb, keep_outputs: bool):

@@ -1,18 +1,21 @@
-"""Run lesson notebooks with papermill and report their status, time and metrics."""
+"""Run lesson notebooks and report their status, time and metrics.
+
+Each notebook is parameterised by papermill (PROFILE injected after its parameters cell, and
+COURSE_PROFILE set for `profile_settings`) and executed by a worker process (course_tools.worker)
+that stops at the first error; the worker and its kernel are ended on any exit.
+"""
 from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from course_tools import config
+from course_tools.files import write_atomic
 from course_tools.notebook import normalize, read, write
-
-HEARTBEAT_SECONDS = 60
+from course_tools.processes import Workers
 
 
 def select(lessons: list[str] | None, folder: Path | None = None) -> list[Path]:
@@ -56,46 +59,40 @@ def read_metrics(metrics_file: Path) -> dict:
 
 def run_notebook(notebook: Path, out_dir: Path, profile: str, timeout: float) -> dict:
     """Execute one notebook into `out_dir`; its files (checkpoints, submissions) go to out_dir/<stem>/."""
+    import papermill  # imported here: slow to import
+
     executed = out_dir / notebook.name
+    executed.unlink(missing_ok=True)  # a notebook from an earlier run must not pass for this one's
     run_dir = out_dir / notebook.stem
     run_dir.mkdir(parents=True, exist_ok=True)
     metrics_file = run_dir / "metrics.jsonl"
     metrics_file.unlink(missing_ok=True)
-    log_path = run_dir / "papermill.log"
+    prepared, state_file = run_dir / "prepared.ipynb", run_dir / "state.json"
+    papermill.execute_notebook(str(notebook), str(prepared), parameters={"PROFILE": profile},
+                               kernel_name="python3", prepare_only=True, progress_bar=False)
     env = {
         **os.environ,
         "COURSE_RUN_DIR": str(run_dir.resolve()),
         "COURSE_METRICS_FILE": str(metrics_file.resolve()),
+        "COURSE_PROFILE": profile,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(config.ROOT), os.environ.get("PYTHONPATH")])),
         # Figures belong in the executed notebook, even when the caller exported MPLBACKEND=Agg.
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
     }
-    command = [
-        sys.executable, "-m", "papermill", str(notebook), str(executed),
-        "-p", "PROFILE", profile, "--cwd", str(run_dir), "--kernel", "python3", "--no-progress-bar",
-    ]
+    command = [sys.executable, "-m", "course_tools.worker", str(prepared), str(executed), "--state", str(state_file),
+               "--cwd", str(run_dir), "--cell-timeout", str(timeout)]
     start = time.monotonic()
-    with open(log_path, "w", encoding="utf-8") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        status = None
-        while status is None:
-            try:
-                status = "ok" if process.wait(timeout=min(HEARTBEAT_SECONDS, timeout)) == 0 else "failed"
-            except subprocess.TimeoutExpired:
-                elapsed = time.monotonic() - start
-                if elapsed >= timeout:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
-                    status = "timeout"
-                else:
-                    print(f"    {notebook.stem}: still running, {elapsed:.0f} s", flush=True)
+    code, _ = Workers().run(command, state_file, run_dir / "worker.log", timeout, env, run_dir,
+                          heartbeat=lambda elapsed: print(f"    {notebook.stem}: still running, {elapsed:.0f} s",
+                                                          flush=True))
     seconds = round(time.monotonic() - start, 1)
+    status = "timeout" if code is None else "ok" if code == 0 else "failed"
     error = None
     if status == "timeout":
         error = f"did not finish within {timeout:.0f} s"
     elif status == "failed":
-        log_tail = log_path.read_text(encoding="utf-8").strip().splitlines()[-1:]
-        error = first_error(executed) or (log_tail[0] if log_tail else "papermill failed")
+        log_tail = (run_dir / "worker.log").read_text(encoding="utf-8").strip().splitlines()[-1:]
+        error = first_error(executed) or (log_tail[0] if log_tail else f"the worker exited with code {code}")
     return {
         "status": status,
         "seconds": seconds,
@@ -107,6 +104,8 @@ def run_notebook(notebook: Path, out_dir: Path, profile: str, timeout: float) ->
 
 def run_course(notebooks: list[Path], profile: str, out_dir: Path, report_dir: Path, timeout: float) -> dict:
     """Run the notebooks one after another; write report.json and report.md into `report_dir`."""
+    if not timeout > 0:
+        raise ValueError(f"--timeout must be a positive number of seconds (got {timeout:g}).")
     out_dir.mkdir(parents=True, exist_ok=True)
     report_dir.mkdir(parents=True, exist_ok=True)
     report = {"profile": profile, "seconds": 0.0, "notebooks": {}}
@@ -123,7 +122,7 @@ def run_course(notebooks: list[Path], profile: str, out_dir: Path, report_dir: P
 
 
 def write_report(report: dict, report_dir: Path) -> None:
-    (report_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_atomic(report_dir / "report.json", json.dumps(report, indent=2) + "\n")
     lines = [
         f"# Course run ({report['profile']} profile)", "",
         f"Total time: {report['seconds'] / 60:.1f} min", "",
@@ -134,15 +133,15 @@ def write_report(report: dict, report_dir: Path) -> None:
         metrics = "<br>".join(f"{name} = {value:.4g}" for name, value in result["metrics"].items())
         status = result["status"] + (f": {result['error']}" if result["error"] else "")
         lines.append(f"| {stem} | {status} | {result['seconds']:.0f} | {metrics or '-'} |")
-    (report_dir / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_atomic(report_dir / "report.md", "\n".join(lines) + "\n")
 
 
 def refresh_solutions(report_path: Path, lessons: list[str] | None) -> list[Path]:
-    """Copy the outputs of a successful full run back into solutions/."""
+    """Copy the outputs of a successful full run back into solutions/: every lesson checked before any is written."""
     report = json.loads(report_path.read_text(encoding="utf-8"))
     if report["profile"] != "full":
         raise ValueError(f"{report_path} is a {report['profile']} run; solutions keep outputs of a full run.")
-    written = []
+    refreshed = []
     for solution in select(lessons):
         result = report["notebooks"].get(solution.stem)
         if result is None or result["status"] != "ok":
@@ -155,9 +154,10 @@ def refresh_solutions(report_path: Path, lessons: list[str] | None) -> list[Path
         for cell, run_cell in zip(current.cells, executed.cells):
             if cell.cell_type == "code":
                 cell.outputs, cell.execution_count = run_cell.outputs, run_cell.execution_count
-        write(normalize(current, keep_outputs=True), solution)
-        written.append(solution)
-    return written
+        refreshed.append((solution, normalize(current, keep_outputs=True)))
+    for solution, nb in refreshed:
+        write(nb, solution)
+    return [solution for solution, _ in refreshed]
 
 
 def failed(report: dict) -> list[str]:

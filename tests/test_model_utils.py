@@ -42,7 +42,8 @@ def test_set_seed_seeds_python_and_numpy_too():
     assert draws[0] == draws[1]
 
 
-def test_profile_settings_picks_the_profile_and_rejects_mistakes():
+def test_profile_settings_picks_the_profile_and_rejects_mistakes(monkeypatch):
+    monkeypatch.delenv(mu.PROFILE_ENV, raising=False)
     sizes = dict(full=dict(epochs=20, n=1000), smoke=dict(epochs=1, n=50))
     assert mu.profile_settings("full", **sizes).epochs == 20
     assert mu.profile_settings("smoke", **sizes).n == 50
@@ -50,6 +51,16 @@ def test_profile_settings_picks_the_profile_and_rejects_mistakes():
         mu.profile_settings("fast", **sizes)
     with pytest.raises(ValueError, match="different settings"):
         mu.profile_settings("full", full=dict(epochs=2), smoke=dict(steps=1))
+
+
+def test_the_profile_from_the_environment_wins_over_the_notebook(monkeypatch):
+    """The grader and runner set COURSE_PROFILE: a submission that sets PROFILE = "full" still runs small."""
+    sizes = dict(full=dict(epochs=20), smoke=dict(epochs=1))
+    monkeypatch.setenv(mu.PROFILE_ENV, "smoke")
+    assert mu.profile_settings("full", **sizes).epochs == 1
+    monkeypatch.setenv(mu.PROFILE_ENV, "fast")
+    with pytest.raises(ValueError, match="Unknown profile 'fast'"):
+        mu.profile_settings("full", **sizes)
 
 
 def test_record_metrics_shows_values_and_appends_to_the_runner_file(tmp_path, monkeypatch, capsys):

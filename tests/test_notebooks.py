@@ -1,4 +1,4 @@
-"""Every lesson, executed: solutions in the smoke profile, nbval output checks, untouched stubs."""
+"""Every lesson, executed: each solution once in the smoke profile under nbval, untouched stubs."""
 import math
 import os
 import subprocess
@@ -8,7 +8,7 @@ import papermill
 import pytest
 
 from conftest import ROOT
-from course_tools import notebook, runner
+from course_tools import notebook, processes, runner
 
 pytestmark = pytest.mark.notebooks
 
@@ -38,28 +38,30 @@ LESSONS = [path.stem for path in runner.select([])]
 
 
 @pytest.mark.parametrize("stem", LESSONS)
-def test_solution_runs_in_the_smoke_profile_and_records_its_metrics(stem, tmp_path):
-    result = runner.run_notebook(ROOT / "solutions" / f"{stem}.ipynb", tmp_path, "smoke", timeout=900)
-    assert result["status"] == "ok", result["error"]
-    metrics = result["metrics"]
-    assert EXPECTED_METRICS[stem] <= set(metrics), f"missing: {EXPECTED_METRICS[stem] - set(metrics)}"
-    assert all(math.isfinite(value) for value in metrics.values())
-
-
-@pytest.mark.parametrize("stem", LESSONS)
-def test_solution_outputs_match_under_nbval(stem, tmp_path):
-    """Cells marked NBVAL_CHECK_OUTPUT print the same facts in a smoke run as in the stored full run."""
+def test_solution_runs_in_the_smoke_profile_matches_nbval_and_records_its_metrics(stem, tmp_path):
+    """One smoke run per lesson: cells marked NBVAL_CHECK_OUTPUT print the same facts as the stored full
+    run, and the run records the metrics the course report relies on."""
     prepared = tmp_path / f"{stem}.ipynb"
     papermill.execute_notebook(str(ROOT / "solutions" / f"{stem}.ipynb"), str(prepared),
                                parameters={"PROFILE": "smoke"}, prepare_only=True)
-    checked = sum("NBVAL_CHECK_OUTPUT" in c.source for c in notebook.read(prepared).cells)
-    assert checked >= 2, "a lesson checks at least two cells' outputs"
-    completed = subprocess.run(
+    checked = [c for c in notebook.read(prepared).cells if "NBVAL_CHECK_OUTPUT" in c.source]
+    assert len(checked) >= 2, "a lesson checks at least two cells' outputs"
+    metrics_file = tmp_path / "metrics.jsonl"
+    env = {**os.environ, "COURSE_RUN_DIR": str(tmp_path), "COURSE_METRICS_FILE": str(metrics_file),
+           "COURSE_PROFILE": "smoke", "MPLBACKEND": "Agg"}  # checked outputs must not depend on the caller's backend
+    nbval = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=", "-q", "--nbval-lax",
          "--nbval-current-env", "--nbval-cell-timeout=900",
          "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), str(prepared)],
-        cwd=tmp_path, env={**os.environ, "COURSE_RUN_DIR": str(tmp_path)}, capture_output=True, text=True)
-    assert completed.returncode == 0, completed.stdout[-5000:]
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        output, _ = nbval.communicate()
+    finally:
+        processes.kill_group(nbval.pid)
+    assert nbval.returncode == 0, output[-5000:]
+    metrics = runner.read_metrics(metrics_file)
+    assert EXPECTED_METRICS[stem] <= set(metrics), f"missing: {EXPECTED_METRICS[stem] - set(metrics)}"
+    assert all(math.isfinite(value) for value in metrics.values())
 
 
 @pytest.mark.parametrize("stem", LESSONS)

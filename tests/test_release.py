@@ -9,10 +9,11 @@ from nbformat.v4 import new_code_cell, new_notebook
 from conftest import ROOT
 from course_tools import cli, config, notebook, release
 
+pytestmark = pytest.mark.xdist_group("release")  # one release for the module
 REPO, BRANCH = "a-teacher/seq-course-students", "spring"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per xdist worker, however its tests are interleaved
 def released(tmp_path_factory):
     out = tmp_path_factory.mktemp("release") / "students"
     assert cli.main(["release", str(out), "--repo", REPO, "--branch", BRANCH]) == 0

@@ -1,12 +1,16 @@
 """course_tools: student notebooks, repository checks, the course runner and its report."""
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from conftest import ROOT
+from conftest import ROOT, all_gone
 from course_tools import cli, config, notebook, runner
 
 GRADED = {"nbgrader": {"grade": True, "grade_id": "square-check", "points": 2, "locked": True,
@@ -171,13 +175,36 @@ def test_runner_reports_status_time_metrics_and_errors(tmp_path):
     assert runner.failed(report) == ["02_fails"]
 
 
-def test_runner_stops_a_notebook_at_its_time_limit(tmp_path):
-    nb = new_notebook(cells=[new_code_cell('PROFILE = "full"', metadata={"tags": ["parameters"]}),
-                             new_code_cell("import time\ntime.sleep(600)")])
+def test_runner_stops_a_notebook_at_its_time_limit_and_leaves_no_process(tmp_path):
+    pids = tmp_path / "pids"
+    nb = new_notebook(cells=[new_code_cell('PROFILE = "full"', metadata={"tags": ["parameters"]}), new_code_cell(
+        f"import os, subprocess, time\nopen({str(pids)!r}, 'w').write(f\"{{os.getpid()}} "
+        "{subprocess.Popen(['sleep', '600']).pid}\")\ntime.sleep(600)")])
     notebook.write(notebook.normalize(nb, keep_outputs=True), tmp_path / "03_slow.ipynb")
-    result = runner.run_notebook(tmp_path / "03_slow.ipynb", tmp_path / "out", "smoke", timeout=10)
-    assert result["status"] == "timeout" and result["error"] == "did not finish within 10 s"
-    assert result["seconds"] < 60
+    # 60 s: time for the kernel to reach the sleeping cell on a loaded machine.
+    result = runner.run_notebook(tmp_path / "03_slow.ipynb", tmp_path / "out", "smoke", timeout=60)
+    assert result["status"] == "timeout" and result["error"] == "did not finish within 60 s"
+    assert result["seconds"] < 120
+    assert all_gone([int(pid) for pid in pids.read_text().split()])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_course_run_leaves_no_process(tmp_path, signum):
+    solutions, pids = tmp_path / "solutions", tmp_path / "pids"
+    write_lesson(solutions, "01_slow.ipynb", [new_code_cell(
+        f"import os, subprocess, time\nopen({str(pids)!r}, 'w').write(f\"{{os.getpid()}} "
+        "{subprocess.Popen(['sleep', '600']).pid}\")\ntime.sleep(600)")])
+    course = subprocess.Popen([sys.executable, "-c", (
+        "import sys; from pathlib import Path; from course_tools import cli, config\n"
+        f"config.SOLUTIONS = Path({str(solutions)!r})\n"
+        f"sys.exit(cli.main(['run', '--profile', 'smoke', '--out', {str(tmp_path / 'out')!r}]))")], cwd=ROOT)
+    deadline = time.monotonic() + 600  # a loaded machine starts kernels slowly
+    while not pids.exists() or len(pids.read_text().split()) < 2:
+        assert time.monotonic() < deadline and course.poll() is None, "the notebook never started"
+        time.sleep(0.5)
+    course.send_signal(signum)
+    assert course.wait(timeout=60) != 0
+    assert all_gone([int(pid) for pid in pids.read_text().split()])
 
 
 def test_select_rejects_unknown_lessons():
@@ -207,6 +234,33 @@ def test_refresh_stores_outputs_of_a_full_run_only(tmp_path, monkeypatch):
     notebook.write(nb, solutions / "01_ok.ipynb")
     with pytest.raises(ValueError, match="changed since that run"):
         runner.refresh_solutions(report_dir / "report.json", [])
+
+
+def test_refresh_checks_every_lesson_before_writing_any(tmp_path, monkeypatch):
+    solutions = tmp_path / "solutions"
+    write_lesson(solutions, "01_ok.ipynb", [new_code_cell("print('one')")])
+    write_lesson(solutions, "02_not_run.ipynb", [new_code_cell("print('two')")])
+    executed = notebook.read(solutions / "01_ok.ipynb")
+    executed.cells[-1].outputs = [nbformat.v4.new_output("stream", text="one\n")]
+    notebook.write(executed, tmp_path / "01_ok.ipynb")
+    report = {"profile": "full", "seconds": 1, "notebooks": {"01_ok": {"status": "ok", "executed": "01_ok.ipynb"}}}
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    monkeypatch.setattr(config, "SOLUTIONS", solutions)
+    monkeypatch.setattr(config, "ROOT", tmp_path)
+    before = (solutions / "01_ok.ipynb").read_text()
+    with pytest.raises(ValueError, match="02_not_run did not run successfully"):
+        runner.refresh_solutions(tmp_path / "report.json", [])
+    assert (solutions / "01_ok.ipynb").read_text() == before
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    from course_tools.files import write_atomic
+
+    target = tmp_path / "report.md"
+    write_atomic(target, "old")
+    with pytest.raises(UnicodeEncodeError):
+        write_atomic(target, "new \ud800")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["report.md"]
 
 
 def test_cli_check_exits_non_zero_on_problems(monkeypatch, capsys):

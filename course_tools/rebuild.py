@@ -1,0 +1,230 @@
+"""Rebuilding a submission: the answer key's cells put back in place before it runs.
+
+The solution notebook is the answer key: its test cells (nbgrader `grade: true`, with `points`),
+setup cell and parameters cell are "fixed" cells, taken from the solution in place of the
+submission's own. Submission cells are anchored to solution cells by, in this order: cell id,
+Colab's metadata id, nbgrader `grade_id`, then unchanged source (code and markdown alike, each
+solution source that occurs once). Cells with no id at all (Colab or older Jupyter dropped them)
+that lie between two anchors are then paired with the solution's cells between the same anchors,
+from both ends, while their types agree: an edited test cell is recognised where it stands. A
+fixed cell found is replaced ("edited" when its source changed); one not found is "missing" and
+put back after the nearest solution cell before it that the submission has.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+
+import nbformat
+
+from course_tools.notebook import COLAB_LINK, normalize, parameters_cell, read, setup_cell, student_source
+
+
+class InvalidSubmission(ValueError):
+    """A submission that cannot be graded at all (not a notebook, wrong lesson, ambiguous)."""
+
+
+@dataclass
+class FixedCell:
+    """A cell the grader takes from the solution: the setup, parameters and test cells."""
+    cell: nbformat.NotebookNode
+    position: int  # index in the solution
+    grade_id: str | None = None  # set for test cells
+    points: float = 0.0
+
+    @property
+    def id(self) -> str:
+        return self.cell.id
+
+
+@dataclass
+class AnswerKey:
+    lesson: str
+    cells: list  # the solution's cells, without outputs
+    texts: list[set[str]]  # per solution cell, the sources that count as unchanged
+    fixed: dict[int, FixedCell]  # by position in the solution
+
+    @property
+    def tests(self) -> list[FixedCell]:
+        return [f for f in self.fixed.values() if f.grade_id is not None]
+
+    @property
+    def max_score(self) -> float:
+        return sum(t.points for t in self.tests)
+
+
+def plain(source: str) -> str:
+    """A source as compared for 'unchanged': Colab links (which differ by release) and edges ignored."""
+    return COLAB_LINK.sub("", source).strip()
+
+
+def load_key(solution) -> AnswerKey:
+    nb = normalize(read(solution), keep_outputs=False)
+    fixed, texts = {}, []
+    for position, cell in enumerate(nb.cells):
+        texts.append({plain(cell.source), plain(student_source(cell, f"{solution.name} cell {position}"))} - {""})
+        grader = cell.metadata.get("nbgrader", {})
+        if grader.get("grade") and cell.cell_type == "code":
+            fixed[position] = FixedCell(cell, position, grader.get("grade_id") or cell.id, float(grader.get("points", 0)))
+        elif cell is setup_cell(nb) or cell is parameters_cell(nb):
+            fixed[position] = FixedCell(cell, position)
+    key = AnswerKey(solution.stem, nb.cells, texts, fixed)
+    if not key.tests:
+        raise ValueError(f"{solution.name} has no graded test cells (nbgrader `grade: true` with points).")
+    return key
+
+
+@dataclass
+class Submitted:
+    """A submission cell and what it can be recognised by."""
+    cell: nbformat.NotebookNode
+    own_id: str | None  # the id in the file, if any
+    colab_id: str | None  # Colab's metadata id, if any
+
+    @property
+    def anonymous(self) -> bool:
+        return self.own_id is None and self.colab_id is None
+
+    @property
+    def grade_id(self) -> str | None:
+        return self.cell.metadata.get("nbgrader", {}).get("grade_id")
+
+    @property
+    def claims_test(self) -> bool:
+        return bool(self.cell.metadata.get("nbgrader", {}).get("grade"))
+
+
+def read_submission(text: str) -> list[Submitted]:
+    """The cells of a submitted notebook, or InvalidSubmission saying why it is not one."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidSubmission(f"not valid JSON ({error})") from None
+    if not isinstance(raw, dict) or raw.get("nbformat") != 4 or not isinstance(raw.get("cells"), list):
+        raise InvalidSubmission("not a Jupyter notebook in format 4")
+    if not raw["cells"]:
+        raise InvalidSubmission("the notebook has no cells")
+    cells, seen = [], set()
+    for index, cell in enumerate(raw["cells"]):
+        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
+            raise InvalidSubmission(f"cell {index} is not a notebook cell")
+        source = cell.get("source", "")
+        if isinstance(source, list) and all(isinstance(line, str) for line in source):
+            source = "".join(source)
+        if not isinstance(source, str):
+            raise InvalidSubmission(f"cell {index} has no readable source")
+        metadata = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
+        if not isinstance(metadata.get("tags", []), list) or not isinstance(metadata.get("nbgrader", {}), dict):
+            metadata = {k: v for k, v in metadata.items() if k not in ("tags", "nbgrader")}
+        own_id, colab_id = cell.get("id"), metadata.get("id")
+        own_id = own_id if isinstance(own_id, str) and own_id and own_id not in seen else None
+        colab_id = colab_id if isinstance(colab_id, str) and colab_id else None
+        seen.add(own_id)
+        node = nbformat.from_dict({"cell_type": cell["cell_type"], "source": source, "metadata": metadata,
+                                   "id": own_id or f"submitted-{index}"})  # no id, or a duplicate: a stable one
+        if node.cell_type == "code":
+            node.outputs, node.execution_count = [], None
+        cells.append(Submitted(node, own_id, colab_id))
+    normalize(nbformat.v4.new_notebook(cells=[s.cell for s in cells]), keep_outputs=False)  # course metadata only
+    return cells
+
+
+def anchor(cells: list[Submitted], key: AnswerKey) -> dict[int, int]:
+    """Submission cell index -> solution cell index, each solution cell claimed at most once."""
+    ids = {cell.id: i for i, cell in enumerate(key.cells)}
+    grade_ids = {f.grade_id: i for i, f in key.fixed.items() if f.grade_id is not None}
+    unique = {}
+    for i, texts in enumerate(key.texts):
+        for text in texts:
+            unique[text] = i if text not in unique else None
+    matched: dict[int, int] = {}
+
+    def claim(target_of, order=range(len(cells))):
+        for index in order:
+            target = target_of(cells[index])
+            if index not in matched and target is not None and target not in matched.values():
+                matched[index] = target
+
+    def unchanged_test(index):
+        target = grade_ids.get(cells[index].grade_id)
+        return target is not None and plain(cells[index].cell.source) in key.texts[target]
+
+    claim(lambda s: ids.get(s.own_id))
+    claim(lambda s: ids.get(s.colab_id))
+    # Two cells with one grade_id (a copied test cell): the one with the test's own source wins.
+    claim(lambda s: grade_ids.get(s.grade_id), sorted(range(len(cells)), key=lambda i: not unchanged_test(i)))
+    claim(lambda s: unique.get(plain(s.cell.source)) if s.cell.cell_type != "raw" else None)
+    return matched
+
+
+def pair_gaps(cells: list[Submitted], key: AnswerKey, matched: dict[int, int]) -> dict[int, int]:
+    """Anonymous cells between two anchors, paired from both ends with the solution's cells there."""
+    paired = dict(matched)
+    anchors = [(-1, -1)] + sorted(matched.items()) + [(len(cells), len(key.cells))]
+    for (sub_start, sol_start), (sub_end, sol_end) in zip(anchors, anchors[1:]):
+        if sol_end <= sol_start:
+            continue  # cells moved out of the solution's order: no gap to pair
+        taken = set(paired.values())
+        mine = [i for i in range(sub_start + 1, sub_end)
+                if i not in paired and cells[i].anonymous and not cells[i].claims_test]
+        theirs = [j for j in range(sol_start + 1, sol_end) if j not in taken]
+        for ends in (slice(None), slice(None, None, -1)):
+            for i, j in zip(mine[ends], theirs[ends]):
+                if i in paired or j in paired.values() or cells[i].cell.cell_type != key.cells[j].cell_type:
+                    break
+                paired[i] = j
+    return paired
+
+
+def prepare(text: str, key: AnswerKey, profile: str = "smoke") -> tuple[nbformat.NotebookNode, list[str]]:
+    """The notebook to execute: the submission with the solution's fixed cells in place.
+
+    Returns the notebook and notes for the feedback (test cells edited, missing or copied).
+    """
+    from papermill.parameterize import parameterize_notebook  # imported here: slow to import
+
+    cells = read_submission(text)
+    matched = anchor(cells, key)
+    if not matched:
+        raise InvalidSubmission(f"no cell in common with lesson {key.lesson}: is this the right notebook?")
+    paired = pair_gaps(cells, key, matched)
+    notes, out, placed = [], [], {}
+    for index, submitted in enumerate(cells):
+        cell, position = submitted.cell, paired.get(index)
+        fixed = key.fixed.get(position)
+        if fixed is not None:
+            if fixed.grade_id is not None and plain(cell.source) not in key.texts[position]:
+                notes.append(f"Test cell `{fixed.grade_id}` was edited; the original was run instead.")
+            placed[position] = len(out)
+            out.append(copy.deepcopy(fixed.cell))
+        elif submitted.claims_test:
+            notes.append(f"Cell {index + 1} is marked as test `{submitted.grade_id}`, which the lesson has elsewhere "
+                         "or not at all (a copied or added test cell); it was not run.")
+        elif "injected-parameters" not in cell.metadata.get("tags", []):
+            if position is not None:
+                placed[position] = len(out)
+            cell.metadata["tags"] = [t for t in cell.metadata.get("tags", []) if t != "parameters"]
+            out.append(cell)
+    for position, fixed in sorted(key.fixed.items()):
+        if position in placed:
+            continue
+        if fixed.grade_id is not None:
+            notes.append(f"Test cell `{fixed.grade_id}` was missing; the original was run in its place.")
+        before = [placed[p] for p in placed if p < position]
+        at = max(before) + 1 if before else 0
+        out.insert(at, copy.deepcopy(fixed.cell))
+        placed = {p: i + (i >= at) for p, i in placed.items()}
+        placed[position] = at
+    nb = nbformat.v4.new_notebook(cells=out)
+    normalize(nb, keep_outputs=False)
+    nb.metadata["papermill"] = {}
+    for cell in nb.cells:
+        cell.metadata.setdefault("tags", [])  # papermill looks for the parameters tag in every cell
+    nb = parameterize_notebook(nb, {"PROFILE": profile})
+    for cell in nb.cells:
+        if "injected-parameters" in cell.metadata["tags"]:
+            cell.id = "injected-parameters"  # a stable id instead of a random one
+        if not cell.metadata.get("tags"):
+            cell.metadata.pop("tags", None)
+    return nb, notes
