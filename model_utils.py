@@ -468,6 +468,9 @@ def moving_digits(n_videos: int, n_frames: int = 12, canvas: int = 32, n_digits:
                          f"{n_videos}, {n_frames}, {n_digits} and {max_speed}.")
     if not 8 <= digit_size <= canvas:
         raise ValueError(f"digit_size must be between 8 and canvas ({canvas}), got {digit_size}.")
+    if max_speed > canvas - digit_size:
+        raise ValueError(f"max_speed must be at most canvas - digit_size ({canvas - digit_size}), got {max_speed}: "
+                         "a faster digit would bounce beyond the opposite border.")
     images = load_digits().images.astype("float32") / 16.0
     rng = np.random.default_rng(seed)
     limit = canvas - digit_size  # largest top-left coordinate

@@ -34,6 +34,9 @@ def test_moving_digits_rejects_bad_sizes():
         mu.moving_digits(1, canvas=16, digit_size=20)
     with pytest.raises(ValueError, match="positive"):
         mu.moving_digits(0)
+    with pytest.raises(ValueError, match="max_speed"):
+        mu.moving_digits(1, canvas=16, digit_size=12, max_speed=5)
+    assert mu.moving_digits(1, n_frames=3, canvas=16, digit_size=12, max_speed=4).shape == (1, 3, 16, 16, 1)
 
 
 def test_causal_convlstm_predictions_up_to_t_ignore_later_frames():
