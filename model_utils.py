@@ -436,7 +436,7 @@ def _colab_upload() -> Path:
     return folder
 
 
-# ---------------------------------------------------------------- lesson 04: moving digits, causal ConvLSTM
+# ---------------------------------------------------------------- lesson 04: moving digits
 
 def moving_digits(n_videos: int, n_frames: int = 12, canvas: int = 32, n_digits: int = 2,
                   digit_size: int = 12, max_speed: int = 2, seed: int = 0):
@@ -456,6 +456,9 @@ def moving_digits(n_videos: int, n_frames: int = 12, canvas: int = 32, n_digits:
                          f"{n_videos}, {n_frames}, {n_digits} and {max_speed}.")
     if not 8 <= digit_size <= canvas:
         raise ValueError(f"digit_size must be between 8 and canvas ({canvas}), got {digit_size}.")
+    if max_speed > canvas - digit_size:
+        raise ValueError(f"max_speed must be at most canvas - digit_size ({canvas - digit_size}), got {max_speed}: "
+                         "a faster digit would bounce beyond the opposite border.")
     images = load_digits().images.astype("float32") / 16.0
     rng = np.random.default_rng(seed)
     limit = canvas - digit_size  # largest top-left coordinate
@@ -477,32 +480,3 @@ def moving_digits(n_videos: int, n_frames: int = 12, canvas: int = 32, n_digits:
                         position[axis], velocity[axis] = 2 * limit - position[axis], -velocity[axis]
     return videos[..., np.newaxis]
 
-
-def causal_convlstm(frame_shape=(32, 32, 1), filters: int = 32, n_layers: int = 2,
-                    kernel_size: int = 3, name: str = "convlstm") -> keras.Model:
-    """A next-frame model that cannot see the future: output t depends on frames 0..t only.
-
-    Each frame is encoded on its own (a Conv3D whose kernel spans one frame, stride 2 in
-    space, so the recurrence runs at half resolution), `n_layers` ConvLSTM2D layers carry the
-    motion forward in time, and each step's state is decoded on its own (a one-frame
-    Conv3DTranspose back to full size, concatenated with that step's input frame, then a
-    one-frame sigmoid Conv3D). Nothing mixes time steps except the forward recurrence, so no
-    output reads a later frame. Input and output: (batch, time, *frame_shape), any number of
-    time steps.
-    """
-    height, width, channels = frame_shape
-    if height % 2 or width % 2:
-        raise ValueError(f"frame height and width must be even, got {frame_shape}.")
-    frames = keras.Input((None, *frame_shape), name="frames")
-    # Kernels of size 1 along time: each of these layers reads one frame at a time.
-    h = keras.layers.Conv3D(filters, (1, 3, 3), strides=(1, 2, 2), padding="same", activation="relu",
-                            name="encode_frame")(frames)
-    for index in range(n_layers):
-        h = keras.layers.ConvLSTM2D(filters, kernel_size, padding="same", return_sequences=True,
-                                    name=f"convlstm_{index + 1}")(h)
-    h = keras.layers.Conv3DTranspose(filters, (1, 3, 3), strides=(1, 2, 2), padding="same",
-                                     activation="relu", name="decode_state")(h)
-    h = keras.layers.Concatenate(name="with_last_frame")([h, frames])
-    next_frame = keras.layers.Conv3D(channels, (1, 3, 3), padding="same", activation="sigmoid",
-                                     name="next_frame")(h)
-    return keras.Model(frames, next_frame, name=name)
