@@ -1,4 +1,5 @@
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,6 +26,20 @@ def all_gone(pids, within: float = 10.0) -> bool:
             return False
         time.sleep(0.2)
     return True
+
+
+def interrupt_cli(arguments: list[str], solutions: Path, pid_file: Path, signum: int) -> int:
+    """Run the course CLI on `solutions`, send `signum` once the notebook wrote its two pids, return the exit code."""
+    process = subprocess.Popen([sys.executable, "-c", (
+        "import sys; from pathlib import Path; from course_tools import cli, config\n"
+        f"config.SOLUTIONS = Path({str(solutions)!r})\n"
+        f"sys.exit(cli.main({arguments!r}))")], cwd=ROOT)
+    deadline = time.monotonic() + 600  # a loaded machine starts kernels slowly
+    while not pid_file.exists() or len(pid_file.read_text().split()) < 2:
+        assert time.monotonic() < deadline and process.poll() is None, "the notebook never started"
+        time.sleep(0.5)
+    process.send_signal(signum)
+    return process.wait(timeout=60)
 
 
 def alive(pid):

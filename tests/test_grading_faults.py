@@ -11,14 +11,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from conftest import ROOT, all_gone
+from conftest import ROOT, all_gone, interrupt_cli
 from course_tools import config, grading, notebook, rebuild
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.xdist_group("grading_faults")]
@@ -221,16 +220,7 @@ def test_an_interrupted_batch_ends_its_workers_and_kernels_and_writes_nothing(tm
             subprocess.run(["rm", "-r", str(path)], check=True)
     for signum in (signal.SIGINT, signal.SIGTERM):
         pid_file.unlink(missing_ok=True)
-        grader = subprocess.Popen([sys.executable, "-c", (
-            "import sys; from pathlib import Path; from course_tools import cli, config\n"
-            f"config.SOLUTIONS = Path({str(solutions)!r})\n"
-            f"sys.exit(cli.main(['grade', '00', {str(subs)!r}, {str(out)!r}, '--timeout', '300']))")], cwd=ROOT)
-        deadline = time.monotonic() + 600  # a loaded machine starts kernels slowly
-        while not pid_file.exists() or len(pid_file.read_text().split()) < 2:
-            assert time.monotonic() < deadline and grader.poll() is None, "the submission never started"
-            time.sleep(0.5)
-        grader.send_signal(signum)
-        assert grader.wait(timeout=60) != 0
+        assert interrupt_cli(["grade", "00", str(subs), str(out), "--timeout", "300"], solutions, pid_file, signum) != 0
         pids = [int(p) for p in pid_file.read_text().split()]
         assert all_gone(pids), signum
         assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["loop.pids", "solutions", "subs"]

@@ -3,14 +3,12 @@ import json
 import shutil
 import signal
 import subprocess
-import sys
-import time
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from conftest import ROOT, all_gone
+from conftest import ROOT, all_gone, interrupt_cli
 from course_tools import cli, config, notebook, runner
 
 GRADED = {"nbgrader": {"grade": True, "grade_id": "square-check", "points": 2, "locked": True,
@@ -194,16 +192,7 @@ def test_an_interrupted_course_run_leaves_no_process(tmp_path, signum):
     write_lesson(solutions, "01_slow.ipynb", [new_code_cell(
         f"import os, subprocess, time\nopen({str(pids)!r}, 'w').write(f\"{{os.getpid()}} "
         "{subprocess.Popen(['sleep', '600']).pid}\")\ntime.sleep(600)")])
-    course = subprocess.Popen([sys.executable, "-c", (
-        "import sys; from pathlib import Path; from course_tools import cli, config\n"
-        f"config.SOLUTIONS = Path({str(solutions)!r})\n"
-        f"sys.exit(cli.main(['run', '--profile', 'smoke', '--out', {str(tmp_path / 'out')!r}]))")], cwd=ROOT)
-    deadline = time.monotonic() + 600  # a loaded machine starts kernels slowly
-    while not pids.exists() or len(pids.read_text().split()) < 2:
-        assert time.monotonic() < deadline and course.poll() is None, "the notebook never started"
-        time.sleep(0.5)
-    course.send_signal(signum)
-    assert course.wait(timeout=60) != 0
+    assert interrupt_cli(["run", "--profile", "smoke", "--out", str(tmp_path / "out")], solutions, pids, signum) != 0
     assert all_gone([int(pid) for pid in pids.read_text().split()])
 
 
