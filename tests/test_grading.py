@@ -108,8 +108,8 @@ def test_cells_without_ids_are_matched_by_source(key):
 @pytest.mark.parametrize("text, message", [
     ("{not json", "not valid JSON"),
     ('{"cells": []}', "not a Jupyter notebook"),
-    (json.dumps(nbformat.v4.new_notebook(cells=[new_code_cell("print(1)")])), "no cell in common"),
-])
+    (json.dumps(nbformat.v4.new_notebook(cells=[new_code_cell("print(1)", id="other")])), "no cell in common"),
+], ids=["invalid-json", "not-a-notebook", "unrelated-notebook"])  # ids that every xdist worker collects alike
 def test_ungradable_files_are_invalid(key, text, message):
     with pytest.raises(rebuild.InvalidSubmission, match=message):
         rebuild.prepare(text, key)
