@@ -28,7 +28,7 @@ def all_gone(pids, within: float = 10.0) -> bool:
     return True
 
 
-def interrupt_cli(arguments: list[str], solutions: Path, pid_file: Path, signum: int, exit_within: float = 60) -> int:
+def interrupt_cli(arguments: list[str], solutions: Path, pid_file: Path, signum: int) -> int:
     """Run the course CLI on `solutions`, send `signum` once the notebook wrote its two pids, return the exit code."""
     process = subprocess.Popen([sys.executable, "-c", (
         "import sys; from pathlib import Path; from course_tools import cli, config\n"
@@ -39,7 +39,7 @@ def interrupt_cli(arguments: list[str], solutions: Path, pid_file: Path, signum:
         assert time.monotonic() < deadline and process.poll() is None, "the notebook never started"
         time.sleep(0.5)
     process.send_signal(signum)
-    return process.wait(timeout=exit_within)
+    return process.wait(timeout=60)
 
 
 def alive(pid):
