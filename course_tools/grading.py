@@ -98,7 +98,6 @@ def grade_one(student: str, file_name: str, submission: Path | None, key: Answer
             "COURSE_PROFILE": PROFILE,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(config.ROOT), os.environ.get("PYTHONPATH")])),
             "MPLBACKEND": "Agg",
-            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
         }
         command = [sys.executable, "-m", "course_tools.worker", str(prepared), str(executed), "--state", str(state_file),
                    "--cwd", str(run_dir), "--cell-timeout", str(limits.timeout), "--allow-errors",

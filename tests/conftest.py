@@ -9,7 +9,6 @@ sys.path.insert(0, str(ROOT))
 # Kernels started by the tests import the course helpers from this checkout.
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 os.environ.setdefault("MPLBACKEND", "Agg")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Under pytest-xdist, each worker's notebooks get their share of the cores.
 from course_tools.processes import raise_on_sigterm, thread_caps  # noqa: E402
 
