@@ -313,8 +313,8 @@ def grade(lesson: str, submissions: Path, out: Path, workers: int | None = None,
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(one, item) for item in found]
-            try:
-                while wait(futures, timeout=1).not_done:  # timed: a signal is handled within a second, whichever thread got it
+            try:  # a timed wait: a signal is handled within a second, whichever thread received it
+                while wait(futures, timeout=1).not_done:
                     pass
             finally:
                 pool.shutdown(wait=False, cancel_futures=True)
