@@ -162,7 +162,7 @@ def test_runner_reports_status_time_metrics_and_errors(tmp_path):
     solutions = tmp_path / "solutions"
     write_lesson(solutions, "01_ok.ipynb", [new_code_cell(
         "mu.record_metrics(smoke_flag=float(PROFILE == 'smoke'))\nmu.record_metrics(other=2)")])
-    write_lesson(solutions, "02_fails.ipynb", [new_code_cell("raise ValueError('broken on purpose')", id="broken")])
+    notebook.write(bare([new_code_cell("raise ValueError('broken on purpose')", id="broken")]), solutions / "02_fails.ipynb")
     out = tmp_path / "out"
     report = runner.run_course(runner.select([], solutions), "smoke", out, tmp_path, timeout=600)
     assert report["profile"] == "smoke" and report["seconds"] > 0
