@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command in ("run", "grade"):
-        processes.raise_on_sigterm()  # workers and kernels are ended in `finally` blocks
+        processes.raise_on_signals()  # workers and kernels are ended in `finally` blocks
     try:
         if args.command == "student":
             for path in notebook.write_students():

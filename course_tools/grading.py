@@ -20,7 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -312,11 +312,14 @@ def grade(lesson: str, submissions: Path, out: Path, workers: int | None = None,
             return result
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            try:
-                results = list(pool.map(one, found))
+            futures = [pool.submit(one, item) for item in found]
+            try:  # a timed wait: a signal is handled within a second, whichever thread received it
+                while wait(futures, timeout=1).not_done:
+                    pass
             finally:
                 pool.shutdown(wait=False, cancel_futures=True)
                 running.close()
+            results = [future.result() for future in futures]
         write_atomic(fresh / "grades.csv", csv_text(results, key))
         if out.exists():
             out.rmdir()  # empty, checked above; fails rather than replace anything that appeared since

@@ -43,12 +43,17 @@ def read_state(path: Path) -> dict:
         return {}
 
 
-def raise_on_sigterm() -> None:
-    """Turn SIGTERM into KeyboardInterrupt, so that `finally` blocks end the workers."""
+def raise_on_signals() -> None:
+    """Turn SIGINT and SIGTERM into KeyboardInterrupt, so that `finally` blocks end the workers.
+
+    Set for SIGINT too: Python keeps SIGINT ignored when it starts with it ignored, as a background
+    job of a script (`make test &`) does, and Ctrl-C or `kill -INT` would then do nothing.
+    """
     def interrupt(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
-    signal.signal(signal.SIGTERM, interrupt)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, interrupt)
 
 
 class Workers:

@@ -10,11 +10,11 @@ sys.path.insert(0, str(ROOT))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 os.environ.setdefault("MPLBACKEND", "Agg")
 # Under pytest-xdist, each worker's notebooks get their share of the cores.
-from course_tools.processes import raise_on_sigterm, thread_caps  # noqa: E402
+from course_tools.processes import raise_on_signals, thread_caps  # noqa: E402
 
 for name, value in thread_caps(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))).items():
     os.environ.setdefault(name, value)
-raise_on_sigterm()  # `finally` blocks end workers and kernels when the test run is terminated
+raise_on_signals()  # `finally` blocks end workers and kernels when the test run is interrupted
 
 
 def all_gone(pids, within: float = 10.0) -> bool:
@@ -28,9 +28,13 @@ def all_gone(pids, within: float = 10.0) -> bool:
 
 
 def interrupt_cli(arguments: list[str], solutions: Path, pid_file: Path, signum: int) -> int:
-    """Run the course CLI on `solutions`, send `signum` once the notebook wrote its two pids, return the exit code."""
+    """Run the course CLI on `solutions`, send `signum` once the notebook wrote its two pids, return the exit code.
+
+    The CLI starts with SIGINT ignored, as a background job of a script does: it must handle it all the same.
+    """
     process = subprocess.Popen([sys.executable, "-c", (
-        "import sys; from pathlib import Path; from course_tools import cli, config\n"
+        "import signal, sys; from pathlib import Path; from course_tools import cli, config\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
         f"config.SOLUTIONS = Path({str(solutions)!r})\n"
         f"sys.exit(cli.main({arguments!r}))")], cwd=ROOT)
     deadline = time.monotonic() + 600  # a loaded machine starts kernels slowly
@@ -52,3 +56,8 @@ def alive(pid):
             return stat.read().split(") ")[-1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that execute lessons first: under pytest-xdist, short tests then fill the end of the run."""
+    items.sort(key=lambda item: item.get_closest_marker("notebooks") is None)

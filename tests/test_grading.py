@@ -193,10 +193,12 @@ def test_make_grade_calls_the_cli():
 
 @pytest.fixture(scope="session")  # once per xdist worker, however its tests are interleaved
 def full_batch(tmp_path_factory):
-    """Submissions that run the whole lesson, graded in one batch with two workers."""
+    """Submissions that run the whole lesson, graded in one batch with two workers.
+
+    Two of them run the lesson; the untouched and the solved cases are in the fault corpus
+    (test_grading_faults.py), and the untouched lesson 01 runs in test_notebooks.py.
+    """
     subs, out = tmp_path_factory.mktemp("submissions"), tmp_path_factory.mktemp("graded")
-    save(student_copy(), subs / "untouched.ipynb")
-    save(notebook.read(SOLUTION), subs / "solution.ipynb")
     # One exercise solved, in a student folder, with a cell that raises before the exercises.
     save(insert_after(solve(student_copy(), "rnn-forward"), "parameters", "raise RuntimeError('oops')"),
          subs / "one_solved" / "submission" / "anything.ipynb")
@@ -225,12 +227,10 @@ def test_batch_scores_and_statuses(full_batch):
         "broken_json,invalid,0,5,0,0",
         "colab,ok,5,5,3,2",
         "one_solved,error,3,5,3,0",
-        "solution,ok,5,5,3,2",
-        "untouched,error,0,5,0,0",
     ]
     assert "RuntimeError: oops" in results["one_solved"].problem
     assert "not valid JSON" in results["broken_json"].problem
-    assert "is not done yet" in results["untouched"].feedback["rnn-forward-check"]
+    assert "is not done yet" in results["one_solved"].feedback["rnn-shape-check"]
 
 
 @pytest.mark.notebooks
@@ -238,9 +238,8 @@ def test_batch_scores_and_statuses(full_batch):
 def test_batch_feedback_and_executed_notebooks(full_batch):
     out, results = full_batch
     assert sorted(p.name for p in (out / "feedback").iterdir()) == [
-        "broken_json.md", "colab.md", "one_solved.md", "solution.md", "untouched.md"]
-    assert sorted(p.name for p in (out / "executed").iterdir()) == [
-        "colab.ipynb", "one_solved.ipynb", "solution.ipynb", "untouched.ipynb"]
+        "broken_json.md", "colab.md", "one_solved.md"]
+    assert sorted(p.name for p in (out / "executed").iterdir()) == ["colab.ipynb", "one_solved.ipynb"]
     feedback = (out / "feedback" / "colab.md").read_text()
     assert "**Score: 5 / 5** (status: ok)" in feedback
     assert "`rnn-forward-check` was edited" in feedback and "missing" not in feedback
@@ -248,4 +247,4 @@ def test_batch_feedback_and_executed_notebooks(full_batch):
     assert not any("the real thing" in c.source for c in executed.cells)
     profile = next(c for c in executed.cells if "P = mu.profile_settings" in c.source)
     assert "forecast_epochs=2" in str(profile.outputs), "the smoke profile's sizes"
-    assert "Exercise 'rnn_output_shape'" in (out / "feedback" / "untouched.md").read_text()
+    assert "Exercise 'rnn_output_shape'" in (out / "feedback" / "one_solved.md").read_text()

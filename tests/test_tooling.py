@@ -27,6 +27,12 @@ def lesson(cells):
     return notebook.normalize(nb, keep_outputs=True)
 
 
+def bare(cells):
+    """A parameters cell, then `cells`: no setup cell, so its kernel does not import TensorFlow."""
+    nb = new_notebook(cells=[new_code_cell('PROFILE = "full"', metadata={"tags": ["parameters"]}), *cells])
+    return notebook.normalize(nb, keep_outputs=True)
+
+
 def exercise_cells():
     solution = new_code_cell(
         "def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION", id="square")
@@ -156,7 +162,7 @@ def test_runner_reports_status_time_metrics_and_errors(tmp_path):
     solutions = tmp_path / "solutions"
     write_lesson(solutions, "01_ok.ipynb", [new_code_cell(
         "mu.record_metrics(smoke_flag=float(PROFILE == 'smoke'))\nmu.record_metrics(other=2)")])
-    write_lesson(solutions, "02_fails.ipynb", [new_code_cell("raise ValueError('broken on purpose')", id="broken")])
+    notebook.write(bare([new_code_cell("raise ValueError('broken on purpose')", id="broken")]), solutions / "02_fails.ipynb")
     out = tmp_path / "out"
     report = runner.run_course(runner.select([], solutions), "smoke", out, tmp_path, timeout=600)
     assert report["profile"] == "smoke" and report["seconds"] > 0
@@ -175,10 +181,9 @@ def test_runner_reports_status_time_metrics_and_errors(tmp_path):
 
 def test_runner_stops_a_notebook_at_its_time_limit_and_leaves_no_process(tmp_path):
     pids = tmp_path / "pids"
-    nb = new_notebook(cells=[new_code_cell('PROFILE = "full"', metadata={"tags": ["parameters"]}), new_code_cell(
+    notebook.write(bare([new_code_cell(
         f"import os, subprocess, time\nopen({str(pids)!r}, 'w').write(f\"{{os.getpid()}} "
-        "{subprocess.Popen(['sleep', '600']).pid}\")\ntime.sleep(600)")])
-    notebook.write(notebook.normalize(nb, keep_outputs=True), tmp_path / "03_slow.ipynb")
+        "{subprocess.Popen(['sleep', '600']).pid}\")\ntime.sleep(600)")]), tmp_path / "03_slow.ipynb")
     # 60 s: time for the kernel to reach the sleeping cell on a loaded machine.
     result = runner.run_notebook(tmp_path / "03_slow.ipynb", tmp_path / "out", "smoke", timeout=60)
     assert result["status"] == "timeout" and result["error"] == "did not finish within 60 s"
@@ -189,9 +194,10 @@ def test_runner_stops_a_notebook_at_its_time_limit_and_leaves_no_process(tmp_pat
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_course_run_leaves_no_process(tmp_path, signum):
     solutions, pids = tmp_path / "solutions", tmp_path / "pids"
-    write_lesson(solutions, "01_slow.ipynb", [new_code_cell(
+    solutions.mkdir()
+    notebook.write(bare([new_code_cell(
         f"import os, subprocess, time\nopen({str(pids)!r}, 'w').write(f\"{{os.getpid()}} "
-        "{subprocess.Popen(['sleep', '600']).pid}\")\ntime.sleep(600)")])
+        "{subprocess.Popen(['sleep', '600']).pid}\")\ntime.sleep(600)")]), solutions / "01_slow.ipynb")
     assert interrupt_cli(["run", "--profile", "smoke", "--out", str(tmp_path / "out")], solutions, pids, signum) != 0
     assert all_gone([int(pid) for pid in pids.read_text().split()])
 
@@ -203,8 +209,9 @@ def test_select_rejects_unknown_lessons():
 
 def test_refresh_stores_outputs_of_a_full_run_only(tmp_path, monkeypatch):
     solutions = tmp_path / "solutions"
-    write_lesson(solutions, "01_ok.ipynb", [new_code_cell("import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()"),
-                                            new_code_cell("print('hello from', PROFILE)")])
+    solutions.mkdir()
+    notebook.write(bare([new_code_cell("import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()"),
+                         new_code_cell("print('hello from', PROFILE)")]), solutions / "01_ok.ipynb")
     monkeypatch.setenv("MPLBACKEND", "Agg")  # as in CI: the stored outputs must keep their figures anyway
     monkeypatch.setattr(config, "SOLUTIONS", solutions)
     monkeypatch.setattr(config, "ROOT", tmp_path)
