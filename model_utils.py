@@ -173,6 +173,15 @@ def plot_confusion_matrix(y_true, y_pred, labels=None, title: str = "Confusion m
 
 # ---------------------------------------------------------------- sequences
 
+def input_gradient_norms(model, x) -> np.ndarray:
+    """Mean |d prediction / d x_t| over the sequences in x, one value per time step."""
+    x = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        prediction = model(x)
+    return np.linalg.norm(tape.gradient(prediction, x).numpy(), axis=2).mean(axis=0)
+
+
 def windows(series, window: int):
     """Inputs (the `window` values before t) and targets (the value at t) for every t of a 1-D series.
 

@@ -210,3 +210,11 @@ def test_announce_saved_prints_the_full_path_and_in_colab_how_to_download(tmp_pa
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     mu.announce_saved(path, "Kaggle submission")
     assert f"files.download('{path.resolve()}')" in capsys.readouterr().out
+
+
+def test_input_gradient_norms_gives_the_size_of_each_steps_gradient():
+    model = keras.Sequential([keras.Input((3, 2)), keras.layers.Flatten(), keras.layers.Dense(1, use_bias=False)])
+    weights = np.array([[3.0], [4.0], [0.0], [0.0], [0.0], [2.0]], dtype="float32")  # step 0: (3, 4), step 2: (0, 2)
+    model.set_weights([weights])
+    x = np.random.default_rng(0).normal(size=(5, 3, 2)).astype("float32")
+    np.testing.assert_allclose(mu.input_gradient_norms(model, x), [5.0, 0.0, 2.0], rtol=1e-6)
