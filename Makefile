@@ -51,10 +51,10 @@ release: $(VENV)/installed  ## write the student repository: make release OUT=di
 	@test -n "$(OUT)" || { echo "usage: make release OUT=<new dir> [REPO=owner/name] [BRANCH=main]"; exit 2; }
 	$(PY) -m course_tools release "$(OUT)" $(if $(REPO),--repo $(REPO)) $(if $(BRANCH),--branch $(BRANCH))
 
-grade: $(VENV)/installed  ## grade submissions: make grade LESSON=01 SUBMISSIONS=dir OUT=dir [WORKERS=n TIMEOUT=s]
+grade: $(VENV)/installed  ## grade submissions: make grade LESSON=01 SUBMISSIONS=dir OUT=dir [WORKERS=n TIMEOUT=s SCHEDULER=tcp://host:8786]
 	@test -n "$(LESSON)" -a -n "$(SUBMISSIONS)" -a -n "$(OUT)" || \
-		{ echo "usage: make grade LESSON=01 SUBMISSIONS=<dir> OUT=<new dir> [WORKERS=n] [TIMEOUT=s]"; exit 2; }
-	$(PY) -m course_tools grade $(LESSON) "$(SUBMISSIONS)" "$(OUT)" $(if $(WORKERS),--workers $(WORKERS)) $(if $(TIMEOUT),--timeout $(TIMEOUT))
+		{ echo "usage: make grade LESSON=01 SUBMISSIONS=<dir> OUT=<new dir> [WORKERS=n] [TIMEOUT=s] [SCHEDULER=tcp://host:8786]"; exit 2; }
+	$(PY) -m course_tools grade $(LESSON) "$(SUBMISSIONS)" "$(OUT)" $(if $(WORKERS),--workers $(WORKERS)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(SCHEDULER),--scheduler "$(SCHEDULER)")
 
 clean:
 	rm -rf build

@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
                        help=f"address-space limit of each submission's kernel in MB (default {grading.DEFAULT_MEMORY_MB})")
     grade.add_argument("--max-output-mb", type=float, default=grading.DEFAULT_MAX_OUTPUT_MB,
                        help=f"outputs kept per notebook in MB (default {grading.DEFAULT_MAX_OUTPUT_MB:g})")
+    grade.add_argument("--scheduler", help="a Dask scheduler's address, such as tcp://host:8786: one task per "
+                                           "submission on that cluster instead of workers on this machine")
 
     publish = commands.add_parser("release", help="write the student repository (no solutions, no hidden tests)")
     publish.add_argument("out", type=Path, help="a new or empty folder for the release")
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "grade":
             grading.grade(args.lesson, args.submissions, args.out, workers=args.workers, timeout=args.timeout,
-                          memory_mb=args.memory_mb, max_output_mb=args.max_output_mb)
+                          memory_mb=args.memory_mb, max_output_mb=args.max_output_mb, scheduler=args.scheduler)
             return 0
     except (ValueError, OSError) as error:  # NotebookError is a ValueError
         print(f"{args.command}: {error}", file=sys.stderr)
