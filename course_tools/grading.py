@@ -254,13 +254,18 @@ def csv_text(results: list[Result], key: AnswerKey) -> str:
     return handle.getvalue()
 
 
+def problem_sentence(result: Result) -> str:
+    """Why a submission's status is not ok, as a sentence for the student."""
+    what = {"invalid": "The submission could not be graded", "timeout": "The notebook was stopped",
+            "error": "Running the notebook raised an error"}[result.status]
+    return f"{what}: {result.problem}."
+
+
 def feedback_markdown(result: Result, key: AnswerKey) -> str:
     lines = [f"# {key.lesson}: feedback for {result.student}", "",
              f"**Score: {_points(result.score)} / {_points(key.max_score)}** (status: {result.status})", ""]
     if result.problem:
-        what = {"invalid": "The submission could not be graded", "timeout": "The notebook was stopped",
-                "error": "Running the notebook raised an error"}[result.status]
-        lines += [f"{what}: {result.problem}.", ""]
+        lines += [problem_sentence(result), ""]
     lines += ["| test | result | points |", "|---|---|---:|"]
     for test in key.tests:
         passed = result.feedback[test.grade_id] == ""
@@ -296,10 +301,8 @@ def summary(results: list[Result], key: AnswerKey, seconds: float) -> str:
             f"{mean:.2f} / {_points(key.max_score)}; status: {counts}; {seconds:.0f} s")
 
 
-def check_arguments(submissions: Path, out: Path, workers: int, limits: Limits) -> None:
-    """ValueError or FileNotFoundError, with what to do, for arguments that cannot give a good batch."""
-    if workers < 1:
-        raise ValueError(f"--workers must be at least 1 (got {workers}).")
+def check_limits(limits: Limits) -> None:
+    """ValueError, with what to do, for limits under which no submission could be graded."""
     if not limits.timeout > 0:
         raise ValueError(f"--timeout must be a positive number of seconds (got {limits.timeout:g}).")
     if limits.memory_mb < MIN_MEMORY_MB:
@@ -307,6 +310,13 @@ def check_arguments(submissions: Path, out: Path, workers: int, limits: Limits) 
                          f"space to import TensorFlow (got {limits.memory_mb}).")
     if not limits.max_output_mb > 0:
         raise ValueError(f"--max-output-mb must be positive (got {limits.max_output_mb:g}).")
+
+
+def check_arguments(submissions: Path, out: Path, workers: int, limits: Limits) -> None:
+    """ValueError or FileNotFoundError, with what to do, for arguments that cannot give a good batch."""
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1 (got {workers}).")
+    check_limits(limits)
     if not submissions.is_dir():
         raise FileNotFoundError(f"{submissions} is not a folder of submissions.")
     if out == submissions or submissions in out.parents:
