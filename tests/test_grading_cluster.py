@@ -36,6 +36,17 @@ def with_cell(solution, after, source):
     return nb
 
 
+def submissions(folder, solution, **edits):
+    """The solved notebook, the student copy, and the solution with a cell inserted for each name:
+    (cell id after which, source)."""
+    folder.mkdir()
+    notebook.write(notebook.read(solution), folder / "solved.ipynb")
+    notebook.write(notebook.make_student(solution), folder / "stub.ipynb")
+    for name, (after, source) in edits.items():
+        notebook.write(with_cell(solution, after, source), folder / f"{name}.ipynb")
+    return folder
+
+
 def grades(out):
     return (out / "grades.csv").read_text(encoding="utf-8")
 
@@ -48,35 +59,27 @@ def lesson(tmp_path_factory):
 
 def test_a_cluster_grades_a_folder_exactly_as_the_local_pool(lesson):
     root, solution = lesson
-    subs = root / "subs"
-    subs.mkdir()
-    notebook.write(notebook.read(solution), subs / "solved.ipynb")
-    notebook.write(notebook.make_student(solution), subs / "stub.ipynb")
+    subs = submissions(root / "subs", solution, kernel_crash=("square-check", "import os\nos._exit(1)"),
+                       memory_hog=("parameters", "hog = bytearray(64 * 2**30)"),
+                       flood=("ex2", "for _ in range(8):\n    print('x' * 1_000_000)"))
     (subs / "broken.ipynb").write_text('{"cells": [', encoding="utf-8")
-    notebook.write(with_cell(solution, "square-check", "import os\nos._exit(1)"), subs / "kernel_crash.ipynb")
-    notebook.write(with_cell(solution, "parameters", "hog = bytearray(64 * 2**30)"), subs / "memory_hog.ipynb")
-    notebook.write(with_cell(solution, "ex2", "for _ in range(8):\n    print('x' * 1_000_000)"), subs / "flood.ipynb")
     options = {"timeout": 120, "solutions": root / "solutions", "progress": lambda *_: None}
     grading.grade("00", subs, root / "local", workers=2, **options)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         grading.grade("00", subs, root / "cluster", scheduler=cluster.scheduler_address, **options)
     assert grades(root / "cluster") == grades(root / "local")
     assert "solved,ok,5,5,2,3" in grades(root / "cluster") and "broken,invalid,0,5,0,0" in grades(root / "cluster")
-    for name in ("feedback/solved.md", "feedback/memory_hog.md", "executed/flood.ipynb"):
+    # The same files too; executed/solved.ipynb shows the thread cap: two 1-thread Dask workers on this host
+    # give each submission half the cores, as the local pool's two workers do.
+    for name in ("feedback/solved.md", "feedback/memory_hog.md", "executed/flood.ipynb", "executed/solved.ipynb"):
         assert (root / "cluster" / name).read_text() == (root / "local" / name).read_text(), name
-    # Two 1-thread Dask workers on this host: each submission gets half the cores, as in the local pool.
-    assert (root / "cluster" / "executed" / "solved.ipynb").read_text() == (root / "local" / "executed" / "solved.ipynb").read_text()
 
 
 def test_a_killed_dask_worker_loses_no_submission(lesson):
     root, solution = lesson
-    subs = root / "kill_subs"
-    subs.mkdir()
-    notebook.write(notebook.read(solution), subs / "solved.ipynb")
-    notebook.write(notebook.make_student(solution), subs / "stub.ipynb")
     once = root / "killed.once"
-    notebook.write(with_cell(solution, "square-check", killer(once, False)), subs / "kills_once.ipynb")
-    notebook.write(with_cell(solution, "square-check", killer(root / "killed.always", True)), subs / "kills_always.ipynb")
+    subs = submissions(root / "kill_subs", solution, kills_once=("square-check", killer(once, False)),
+                       kills_always=("square-check", killer(root / "killed.always", True)))
     # One task at a time on each 1-thread worker (so only the killer's task is on a killed worker),
     # and a task that has killed 2 workers is reported.
     with dask.config.set({"distributed.scheduler.allowed-failures": 1, "distributed.scheduler.worker-saturation": 1.0}):
