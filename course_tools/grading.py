@@ -5,8 +5,11 @@ worker process of its own (course_tools.worker) with a fresh kernel, in the smok
 (papermill's parameter injection, and COURSE_PROFILE, which `profile_settings` honours), in a
 temporary working directory, under a memory limit, an output cap, a time limit and its share of
 the cores. A test cell passes when it ran and shows no error; its points come from the solution.
-Everything is written into a fresh folder beside OUT, which is moved into place at the end: the
-submissions and anything already there are never touched.
+Submissions run in a pool of threads here, or one Dask task each on a dask.distributed cluster
+(`--scheduler`); either way `grade_one` returns the result and the executed notebook, and the batch
+writes them, with a progress line per submission (done/total, rate, time left). Everything is
+written into a fresh folder beside OUT, which is moved into place at the end: the submissions and
+anything already there are never touched.
 
 Run `python -m course_tools grade LESSON SUBMISSIONS OUT`.
 """

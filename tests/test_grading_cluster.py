@@ -63,10 +63,14 @@ def test_a_cluster_grades_a_folder_exactly_as_the_local_pool(lesson):
                        memory_hog=("parameters", "hog = bytearray(64 * 2**30)"),
                        flood=("ex2", "for _ in range(8):\n    print('x' * 1_000_000)"))
     (subs / "broken.ipynb").write_text('{"cells": [', encoding="utf-8")
-    options = {"timeout": 120, "solutions": root / "solutions", "progress": lambda *_: None}
-    grading.grade("00", subs, root / "local", workers=2, **options)
+    options = {"timeout": 120, "solutions": root / "solutions"}
+    printed = {"local": [], "cluster": []}
+    grading.grade("00", subs, root / "local", workers=2, progress=printed["local"].append, **options)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        grading.grade("00", subs, root / "cluster", scheduler=cluster.scheduler_address, **options)
+        grading.grade("00", subs, root / "cluster", scheduler=cluster.scheduler_address,
+                      progress=printed["cluster"].append, **options)
+    for lines in printed.values():  # one progress line per submission, done/total counting up
+        assert [line.split(",")[0].strip() for line in lines if line.startswith("  [")] == [f"[{n}/7" for n in range(1, 8)]
     assert grades(root / "cluster") == grades(root / "local")
     assert "solved,ok,5,5,2,3" in grades(root / "cluster") and "broken,invalid,0,5,0,0" in grades(root / "cluster")
     # The same files too; executed/solved.ipynb shows the thread cap: two 1-thread Dask workers on this host
