@@ -140,7 +140,9 @@ def grade_one(student: str, text: str | None, key: AnswerKey, limits: Limits, wo
 def grade_on_dask_worker(student: str, text: str | None, key: AnswerKey, limits: Limits, slots: dict[str, int],
                          problem: str | None = None) -> tuple[Result, str | None]:
     """`grade_one` as a Dask task: the worker process runs on the Dask worker's machine, which gives each of
-    its `slots` (Dask worker threads on that host, from the scheduler) its share of the cores."""
+    its `slots` (Dask worker threads on that host, from the scheduler) its share of the cores (those its
+    CPU affinity and cgroup allow: a Slurm job's or a Kubernetes pod's)."""
+    from dask.system import CPU_COUNT
     from distributed import get_worker
     from distributed.comm import get_address_host
 
@@ -148,7 +150,7 @@ def grade_on_dask_worker(student: str, text: str | None, key: AnswerKey, limits:
     share = slots.get(get_address_host(worker.address), worker.state.nthreads)
     running = Workers()
     try:
-        return grade_one(student, text, key, replace(limits, threads=thread_caps(share)), running, problem)
+        return grade_one(student, text, key, replace(limits, threads=thread_caps(share, CPU_COUNT)), running, problem)
     finally:
         running.close()
 
