@@ -70,7 +70,7 @@ def test_a_cluster_grades_a_folder_exactly_as_the_local_pool(lesson):
         grading.grade("00", subs, root / "cluster", scheduler=cluster.scheduler_address,
                       progress=printed["cluster"].append, **options)
     for lines in printed.values():  # one progress line per submission, done/total counting up
-        assert [line.split(",")[0].strip() for line in lines if line.startswith("  [")] == [f"[{n}/7" for n in range(1, 8)]
+        assert [line.split(",")[0].strip() for line in lines if line.startswith("  [")] == [f"[{n}/6" for n in range(1, 7)]
     assert grades(root / "cluster") == grades(root / "local")
     assert "solved,ok,5,5,2,3" in grades(root / "cluster") and "broken,invalid,0,5,0,0" in grades(root / "cluster")
     # The same files too; executed/solved.ipynb shows the thread cap: two 1-thread Dask workers on this host
