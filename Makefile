@@ -16,7 +16,7 @@ PROFILE ?= full
 LESSONS ?=
 export PATH := $(abspath $(VENV_BIN))$(PATH_SEP)$(PATH)
 
-.PHONY: course smoke test check student refresh release grade clean
+.PHONY: course smoke test check student refresh release grade autograder clean
 
 $(VENV)/installed: requirements.txt requirements-runtime.txt
 	@test -x $(PY) || test -n "$(PYTHON)" || { echo "The course needs Python 3.11, 3.12 or 3.13 (python3.11 ... on PATH):" \
@@ -51,10 +51,14 @@ release: $(VENV)/installed  ## write the student repository: make release OUT=di
 	@test -n "$(OUT)" || { echo "usage: make release OUT=<new dir> [REPO=owner/name] [BRANCH=main]"; exit 2; }
 	$(PY) -m course_tools release "$(OUT)" $(if $(REPO),--repo $(REPO)) $(if $(BRANCH),--branch $(BRANCH))
 
-grade: $(VENV)/installed  ## grade submissions: make grade LESSON=01 SUBMISSIONS=dir OUT=dir [WORKERS=n TIMEOUT=s]
+grade: $(VENV)/installed  ## grade submissions: make grade LESSON=01 SUBMISSIONS=dir OUT=dir [WORKERS=n TIMEOUT=s SCHEDULER=tcp://host:8786]
 	@test -n "$(LESSON)" -a -n "$(SUBMISSIONS)" -a -n "$(OUT)" || \
-		{ echo "usage: make grade LESSON=01 SUBMISSIONS=<dir> OUT=<new dir> [WORKERS=n] [TIMEOUT=s]"; exit 2; }
-	$(PY) -m course_tools grade $(LESSON) "$(SUBMISSIONS)" "$(OUT)" $(if $(WORKERS),--workers $(WORKERS)) $(if $(TIMEOUT),--timeout $(TIMEOUT))
+		{ echo "usage: make grade LESSON=01 SUBMISSIONS=<dir> OUT=<new dir> [WORKERS=n] [TIMEOUT=s] [SCHEDULER=tcp://host:8786]"; exit 2; }
+	$(PY) -m course_tools grade $(LESSON) "$(SUBMISSIONS)" "$(OUT)" $(if $(WORKERS),--workers $(WORKERS)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(SCHEDULER),--scheduler "$(SCHEDULER)")
+
+autograder: $(VENV)/installed  ## write a lesson's Gradescope autograder zip: make autograder LESSON=01 OUT=dir [TIMEOUT=s]
+	@test -n "$(LESSON)" -a -n "$(OUT)" || { echo "usage: make autograder LESSON=01 OUT=<dir> [TIMEOUT=s] [HIDDEN_VISIBILITY=after_published]"; exit 2; }
+	$(PY) -m course_tools autograder $(LESSON) "$(OUT)" $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(HIDDEN_VISIBILITY),--hidden-visibility $(HIDDEN_VISIBILITY))
 
 clean:
 	rm -rf build

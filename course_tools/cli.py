@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from course_tools import config, grading, notebook, processes, release, runner
+from course_tools import autograder, config, grading, notebook, processes, release, runner
 
 DEFAULT_TIMEOUT = {"full": 1800, "smoke": 600}
 
@@ -39,6 +39,24 @@ def main(argv: list[str] | None = None) -> int:
                        help=f"address-space limit of each submission's kernel in MB (default {grading.DEFAULT_MEMORY_MB})")
     grade.add_argument("--max-output-mb", type=float, default=grading.DEFAULT_MAX_OUTPUT_MB,
                        help=f"outputs kept per notebook in MB (default {grading.DEFAULT_MAX_OUTPUT_MB:g})")
+    grade.add_argument("--scheduler", help="a Dask scheduler's address, such as tcp://host:8786: one task per "
+                                           "submission on that cluster instead of workers on this machine")
+
+    limits = argparse.ArgumentParser(add_help=False)
+    limits.add_argument("--timeout", type=float, default=grading.DEFAULT_TIMEOUT,
+                        help=f"seconds per submission (default {grading.DEFAULT_TIMEOUT})")
+    limits.add_argument("--memory-mb", type=int, default=grading.DEFAULT_MEMORY_MB,
+                        help=f"address-space limit of each submission's kernel in MB (default {grading.DEFAULT_MEMORY_MB})")
+    limits.add_argument("--hidden-visibility", choices=autograder.VISIBILITIES, default="after_published",
+                        help="when students see the tests that hold hidden tests (default after_published)")
+    gradescope = commands.add_parser("autograder", parents=[limits],
+                                     help="write a lesson's Gradescope autograder zip into a folder")
+    gradescope.add_argument("lesson", help="the lesson prefix, such as 01")
+    gradescope.add_argument("out", type=Path, help="the folder for <lesson>-autograder.zip")
+    autograde = commands.add_parser("autograde", parents=[limits],
+                                    help="grade ROOT/submission/ into ROOT/results/results.json (run_autograder runs it)")
+    autograde.add_argument("lesson", help="the lesson prefix, such as 01")
+    autograde.add_argument("--root", type=Path, default=Path("/autograder"), help="Gradescope's root (default /autograder)")
 
     publish = commands.add_parser("release", help="write the student repository (no solutions, no hidden tests)")
     publish.add_argument("out", type=Path, help="a new or empty folder for the release")
@@ -47,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     publish.add_argument("--branch", default=config.BRANCH, help=f"its branch (default {config.BRANCH})")
 
     args = parser.parse_args(argv)
-    if args.command in ("run", "grade"):
+    if args.command in ("run", "grade", "autograde"):
         processes.raise_on_signals()  # workers and kernels are ended in `finally` blocks
     try:
         if args.command == "student":
@@ -80,9 +98,17 @@ def main(argv: list[str] | None = None) -> int:
             out = release.write_release(args.out, args.repo, args.branch)
             print(f"Student release of {args.repo} ({args.branch}) committed in {out}")
             return 0
+        if args.command == "autograder":
+            path = autograder.build(args.lesson, args.out, args.hidden_visibility, args.timeout, args.memory_mb)
+            print(f"wrote {path}: upload it as the assignment's autograder on Gradescope")
+            return 0
+        if args.command == "autograde":
+            document = autograder.autograde(args.lesson, args.root, args.hidden_visibility, args.timeout, args.memory_mb)
+            print(f"score {document['score']:g}; wrote {args.root / 'results' / 'results.json'}")
+            return 0
         if args.command == "grade":
             grading.grade(args.lesson, args.submissions, args.out, workers=args.workers, timeout=args.timeout,
-                          memory_mb=args.memory_mb, max_output_mb=args.max_output_mb)
+                          memory_mb=args.memory_mb, max_output_mb=args.max_output_mb, scheduler=args.scheduler)
             return 0
     except (ValueError, OSError) as error:  # NotebookError is a ValueError
         print(f"{args.command}: {error}", file=sys.stderr)

@@ -5,8 +5,11 @@ worker process of its own (course_tools.worker) with a fresh kernel, in the smok
 (papermill's parameter injection, and COURSE_PROFILE, which `profile_settings` honours), in a
 temporary working directory, under a memory limit, an output cap, a time limit and its share of
 the cores. A test cell passes when it ran and shows no error; its points come from the solution.
-Everything is written into a fresh folder beside OUT, which is moved into place at the end: the
-submissions and anything already there are never touched.
+Submissions run in a pool of threads here, or one Dask task each on a dask.distributed cluster
+(`--scheduler`); either way `grade_one` returns the result and the executed notebook, and the batch
+writes them, with a progress line per submission (done/total, rate, time left). Everything is
+written into a fresh folder beside OUT, which is moved into place at the end: the submissions and
+anything already there are never touched.
 
 Run `python -m course_tools grade LESSON SUBMISSIONS OUT`.
 """
@@ -20,8 +23,10 @@ import shutil
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import nbformat
@@ -39,6 +44,7 @@ DEFAULT_MEMORY_MB = 6144  # address space of a worker and its kernel (TensorFlow
 MIN_MEMORY_MB = 3072  # below this a kernel cannot import TensorFlow: every submission would fail
 DEFAULT_MAX_OUTPUT_MB = 5.0  # outputs kept per notebook (the committed solutions stay under 1.5 MB)
 PROFILE = "smoke"
+CONNECT_TIMEOUT = 20  # seconds to reach a Dask scheduler
 
 
 @dataclass
@@ -69,23 +75,39 @@ def _error_text(output) -> str:
     return message.rstrip(":")
 
 
-def grade_one(student: str, file_name: str, submission: Path | None, key: AnswerKey, out: Path, limits: Limits,
-              workers: Workers, problem: str | None = None) -> Result:
-    """Grade one submission; never raises for anything the submission does."""
-    result = Result(student, "invalid", {t.grade_id: 0.0 for t in key.tests},
-                    {t.grade_id: "not run" for t in key.tests})
+def blank_result(student: str, key: AnswerKey, status: str = "invalid", problem: str | None = None) -> Result:
+    """A result with no test run: every test at 0 points, "not run"."""
+    return Result(student, status, {t.grade_id: 0.0 for t in key.tests}, {t.grade_id: "not run" for t in key.tests},
+                  problem)
+
+
+def read_submission_file(path: Path | None, problem: str | None) -> tuple[str | None, str | None]:
+    """(the notebook's text, None), or (None, why it cannot be read)."""
     if problem is not None:
-        result.problem = problem
-        return result
+        return None, problem
     try:
-        nb, result.notes = prepare(submission.read_text(encoding="utf-8", errors="replace"), key, PROFILE)
-    except (InvalidSubmission, OSError) as error:
+        return path.read_text(encoding="utf-8", errors="replace"), None
+    except OSError as error:
+        return None, str(error)
+
+
+def grade_one(student: str, text: str | None, key: AnswerKey, limits: Limits, workers: Workers,
+              problem: str | None = None) -> tuple[Result, str | None]:
+    """Grade one submission's text: (its result, the executed notebook as JSON or None); never raises for
+    anything the submission does."""
+    result = blank_result(student, key, problem=problem)
+    if problem is not None:
+        return result, None
+    try:
+        nb, result.notes = prepare(text, key, PROFILE)
+    except InvalidSubmission as error:
         result.problem = str(error)
-        return result
+        return result, None
     except Exception as error:  # noqa: BLE001 - a file the reader chokes on must not stop the batch
         result.problem = f"could not be read as a notebook ({type(error).__name__}: {error})"
-        return result
+        return result, None
     work = Path(tempfile.mkdtemp(prefix=f"grade-{key.lesson}-"))
+    executed_text = None
     try:
         prepared, executed, state_file = work / "prepared.ipynb", work / "executed.ipynb", work / "state.json"
         write_atomic(prepared, nbformat.writes(nb))
@@ -106,13 +128,31 @@ def grade_one(student: str, file_name: str, submission: Path | None, key: Answer
         code, state = workers.run(command, state_file, work / "worker.log", limits.timeout, env, run_dir)
         result.seconds = round(time.monotonic() - start, 1)
         ran = read(executed) if executed.exists() else nb
-        write_atomic(out / "executed" / f"{file_name}.ipynb", nbformat.writes(ran))
+        executed_text = nbformat.writes(ran)
         _score(result, ran, key, code, state, limits.timeout, work / "worker.log")
     except Exception as error:  # noqa: BLE001 - the batch always completes
         result.status, result.problem = "error", f"the grader failed on it ({type(error).__name__}: {error})"
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return result
+    return result, executed_text
+
+
+def grade_on_dask_worker(student: str, text: str | None, key: AnswerKey, limits: Limits, slots: dict[str, int],
+                         problem: str | None = None) -> tuple[Result, str | None]:
+    """`grade_one` as a Dask task: the worker process runs on the Dask worker's machine, which gives each of
+    its `slots` (Dask worker threads on that host, from the scheduler) its share of the cores (those its
+    CPU affinity and cgroup allow: a Slurm job's or a Kubernetes pod's)."""
+    from dask.system import CPU_COUNT
+    from distributed import get_worker
+    from distributed.comm import get_address_host
+
+    worker = get_worker()
+    share = slots.get(get_address_host(worker.address), worker.state.nthreads)
+    running = Workers()
+    try:
+        return grade_one(student, text, key, replace(limits, threads=thread_caps(share, CPU_COUNT)), running, problem)
+    finally:
+        running.close()
 
 
 def _score(result: Result, ran, key: AnswerKey, code: int | None, state: dict, timeout: float, log: Path) -> None:
@@ -219,13 +259,18 @@ def csv_text(results: list[Result], key: AnswerKey) -> str:
     return handle.getvalue()
 
 
+def problem_sentence(result: Result) -> str:
+    """Why a submission's status is not ok, as a sentence for the student."""
+    what = {"invalid": "The submission could not be graded", "timeout": "The notebook was stopped",
+            "error": "Running the notebook raised an error"}[result.status]
+    return f"{what}: {result.problem}."
+
+
 def feedback_markdown(result: Result, key: AnswerKey) -> str:
     lines = [f"# {key.lesson}: feedback for {result.student}", "",
              f"**Score: {_points(result.score)} / {_points(key.max_score)}** (status: {result.status})", ""]
     if result.problem:
-        what = {"invalid": "The submission could not be graded", "timeout": "The notebook was stopped",
-                "error": "Running the notebook raised an error"}[result.status]
-        lines += [f"{what}: {result.problem}.", ""]
+        lines += [problem_sentence(result), ""]
     lines += ["| test | result | points |", "|---|---|---:|"]
     for test in key.tests:
         passed = result.feedback[test.grade_id] == ""
@@ -242,6 +287,17 @@ def feedback_markdown(result: Result, key: AnswerKey) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _write_feedback(folder: Path, name: str, result: Result, executed: str | None, key: AnswerKey) -> list[str]:
+    """Write a student's feedback and executed notebook into `folder`; what could not be written."""
+    try:
+        if executed is not None:
+            write_atomic(folder / "executed" / f"{name}.ipynb", executed)
+        write_atomic(folder / "feedback" / f"{name}.md", feedback_markdown(result, key))
+    except OSError as error:
+        return [f"{result.student} ({error})"]
+    return []
+
+
 def summary(results: list[Result], key: AnswerKey, seconds: float) -> str:
     graded = [r for r in results if r.status != "invalid"]
     counts = ", ".join(f"{s} {sum(r.status == s for r in results)}" for s in STATUSES)
@@ -250,10 +306,8 @@ def summary(results: list[Result], key: AnswerKey, seconds: float) -> str:
             f"{mean:.2f} / {_points(key.max_score)}; status: {counts}; {seconds:.0f} s")
 
 
-def check_arguments(submissions: Path, out: Path, workers: int, limits: Limits) -> None:
-    """ValueError or FileNotFoundError, with what to do, for arguments that cannot give a good batch."""
-    if workers < 1:
-        raise ValueError(f"--workers must be at least 1 (got {workers}).")
+def check_limits(limits: Limits) -> None:
+    """ValueError, with what to do, for limits under which no submission could be graded."""
     if not limits.timeout > 0:
         raise ValueError(f"--timeout must be a positive number of seconds (got {limits.timeout:g}).")
     if limits.memory_mb < MIN_MEMORY_MB:
@@ -261,6 +315,13 @@ def check_arguments(submissions: Path, out: Path, workers: int, limits: Limits) 
                          f"space to import TensorFlow (got {limits.memory_mb}).")
     if not limits.max_output_mb > 0:
         raise ValueError(f"--max-output-mb must be positive (got {limits.max_output_mb:g}).")
+
+
+def check_arguments(submissions: Path, out: Path, workers: int, limits: Limits) -> None:
+    """ValueError or FileNotFoundError, with what to do, for arguments that cannot give a good batch."""
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1 (got {workers}).")
+    check_limits(limits)
     if not submissions.is_dir():
         raise FileNotFoundError(f"{submissions} is not a folder of submissions.")
     if out == submissions or submissions in out.parents:
@@ -272,12 +333,65 @@ def check_arguments(submissions: Path, out: Path, workers: int, limits: Limits) 
                          "so name one that does not exist yet (nothing is overwritten).")
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def progress_line(done: int, total: int, seconds: float) -> str:
+    """Submissions done of total, the rate so far and the time left at that rate."""
+    rate = done / seconds * 60 if seconds > 0 else 0.0
+    left = f"{_duration((total - done) / rate * 60)} left" if rate else "time left unknown"
+    return f"[{done}/{total}, {rate:.1f}/min, {left}]"
+
+
+@contextmanager
+def _local_pool(workers: int, key: AnswerKey, limits: Limits):
+    """(submit, as_completed, description) for worker processes on this machine."""
+    running = Workers()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        try:
+            yield (lambda student, text, problem: pool.submit(grade_one, student, text, key, limits, running, problem),
+                   as_completed, f"with {workers} worker(s) and {limits.threads['OMP_NUM_THREADS']} thread(s) each")
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+            running.close()
+
+
+@contextmanager
+def _dask_cluster(scheduler: str, key: AnswerKey, limits: Limits):
+    """(submit, as_completed, description) for one Dask task per submission on the cluster at `scheduler`."""
+    from distributed import Client
+    from distributed import as_completed as dask_completed
+
+    try:
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT)
+    except (OSError, ValueError) as error:
+        raise OSError(f"cannot reach the Dask scheduler at {scheduler} ({error}); start one with `dask scheduler` "
+                      "and give its address, such as tcp://host:8786 (see the README's grading section).") from None
+    with client:
+        slots = Counter()
+        for worker in client.scheduler_info()["workers"].values():
+            slots[worker["host"]] += worker["nthreads"]
+        joined = (f"{len(client.scheduler_info()['workers'])} worker(s), {sum(slots.values())} thread(s)" if slots
+                  else "no worker yet: the batch starts when workers join")
+        yield (lambda student, text, problem: client.submit(grade_on_dask_worker, student, text, key, limits,
+                                                            dict(slots), problem, pure=False),
+               dask_completed, f"on the Dask cluster at {scheduler} ({joined})")
+
+
 def grade(lesson: str, submissions: Path, out: Path, workers: int | None = None, timeout: float = DEFAULT_TIMEOUT,
           memory_mb: int = DEFAULT_MEMORY_MB, max_output_mb: float = DEFAULT_MAX_OUTPUT_MB,
-          solutions: Path | None = None, progress=print) -> list[Result]:
-    """Grade every submission in `submissions`; write grades.csv, feedback/ and executed/ into a new `out`."""
+          solutions: Path | None = None, scheduler: str | None = None, progress=print) -> list[Result]:
+    """Grade every submission in `submissions`; write grades.csv, feedback/ and executed/ into a new `out`.
+
+    Submissions run in `workers` worker processes here, or with `scheduler` (a Dask scheduler's address)
+    one Dask task each on that cluster.
+    """
     from course_tools.runner import select
 
+    if scheduler is not None and workers is not None:
+        raise ValueError("--workers applies to grading on this machine; with --scheduler the cluster's workers "
+                         "decide how many submissions run at once.")
     workers = (os.cpu_count() or 1) if workers is None else workers
     limits = Limits(timeout, memory_mb, max_output_mb, thread_caps(workers))
     submissions, out = submissions.resolve(), out.resolve()
@@ -290,42 +404,35 @@ def grade(lesson: str, submissions: Path, out: Path, workers: int | None = None,
     if not found:
         raise ValueError(f"no submissions in {submissions}: expected <student>.ipynb or <student>/<notebook>.ipynb.")
     names = file_names([student for student, _, _ in found])
-    progress(f"grading {len(found)} submission(s) of {key.lesson} with {workers} worker(s), "
-             f"{timeout:g} s, {memory_mb} MB and {limits.threads['OMP_NUM_THREADS']} thread(s) each")
     start = time.monotonic()
     out.parent.mkdir(parents=True, exist_ok=True)
     fresh = Path(tempfile.mkdtemp(prefix=f".{out.name}.grading-", dir=out.parent))
-    running, unwritten = Workers(), []
+    unwritten = []
     try:
         for folder in ("feedback", "executed"):
             (fresh / folder).mkdir()
-
-        def one(item):
-            student, path, problem = item
-            result = grade_one(student, names[student], path, key, fresh, limits, running, problem)
-            try:
-                write_atomic(fresh / "feedback" / f"{names[student]}.md", feedback_markdown(result, key))
-            except OSError as error:
-                unwritten.append(f"{student} ({error})")
-            progress(f"  {student}: {result.status}, {_points(result.score)} / {_points(key.max_score)}"
-                     f"{f' ({result.problem})' if result.problem else ''}")
-            return result
-
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(one, item) for item in found]
-            try:  # a timed wait: a signal is handled within a second, whichever thread received it
-                while wait(futures, timeout=1).not_done:
-                    pass
-            finally:
-                pool.shutdown(wait=False, cancel_futures=True)
-                running.close()
-            results = [future.result() for future in futures]
+        pool = _dask_cluster(scheduler, key, limits) if scheduler else _local_pool(workers, key, limits)
+        with pool as (submit, completed, where):
+            progress(f"grading {len(found)} submission(s) of {key.lesson} {where}, {timeout:g} s and {memory_mb} MB each")
+            futures = {submit(student, *read_submission_file(path, problem)): student for student, path, problem in found}
+            results = []
+            for future in completed(futures):
+                student = futures[future]
+                try:
+                    result, executed = future.result()
+                except Exception as error:  # noqa: BLE001 - e.g. the Dask workers running it kept dying
+                    result, executed = blank_result(student, key, "error", f"its grading task was lost "
+                                                                           f"({type(error).__name__}: {error})"), None
+                results.append(result)
+                unwritten += _write_feedback(fresh, names[student], result, executed, key)
+                progress(f"  {progress_line(len(results), len(found), time.monotonic() - start)} {student}: "
+                         f"{result.status}, {_points(result.score)} / {_points(key.max_score)}"
+                         f"{f' ({result.problem})' if result.problem else ''}")
         write_atomic(fresh / "grades.csv", csv_text(results, key))
         if out.exists():
             out.rmdir()  # empty, checked above; fails rather than replace anything that appeared since
         fresh.rename(out)
     finally:
-        running.close()
         shutil.rmtree(fresh, ignore_errors=True)
     progress(summary(results, key, time.monotonic() - start))
     progress(f"wrote {out / 'grades.csv'}, {out / 'feedback'}/, {out / 'executed'}/")

@@ -20,9 +20,9 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
                     "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
 
-def thread_caps(workers: int) -> dict[str, str]:
-    """Environment that keeps each of `workers` parallel processes to its share of the cores."""
-    threads = max(1, (os.cpu_count() or 1) // workers)
+def thread_caps(workers: int, cores: int | None = None) -> dict[str, str]:
+    """Environment that keeps each of `workers` parallel processes to its share of the cores (default: all)."""
+    threads = max(1, (cores or os.cpu_count() or 1) // workers)
     return {name: str(threads) for name in THREAD_VARIABLES}
 
 

@@ -10,6 +10,9 @@ sys.path.insert(0, str(ROOT))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 os.environ.setdefault("MPLBACKEND", "Agg")
 # Under pytest-xdist, each worker's notebooks get their share of the cores.
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook  # noqa: E402
+
+from course_tools import config, notebook  # noqa: E402
 from course_tools.processes import raise_on_signals, thread_caps  # noqa: E402
 
 for name, value in thread_caps(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))).items():
@@ -61,3 +64,33 @@ def alive(pid):
 def pytest_collection_modifyitems(items):
     """Tests that execute lessons first: under pytest-xdist, short tests then fill the end of the run."""
     items.sort(key=lambda item: item.get_closest_marker("notebooks") is None)
+
+
+# A small lesson for the grader's tests: setup, parameters, two exercises with visible and hidden
+# tests, markdown between. It runs in about a second, so every case gets a real worker and kernel.
+def graded_cell(grade_id, points, visible, hidden):
+    return new_code_cell(f"{visible}\n### BEGIN HIDDEN TESTS\n{hidden}\n### END HIDDEN TESTS", id=grade_id, metadata={
+        "nbgrader": {"grade": True, "grade_id": grade_id, "points": points, "locked": True, "solution": False,
+                     "schema_version": 3}})
+
+
+def write_lesson(folder):
+    nb = new_notebook(cells=[
+        new_markdown_cell(f"# Demo\n[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+                          f"({config.colab_url('solutions/00_demo.ipynb')})", id="title"),
+        new_code_cell("import os", id="setup"),
+        new_code_cell('PROFILE = "full"', id="parameters", metadata={"tags": ["parameters"]}),
+        new_code_cell("print(PROFILE, os.environ.get('COURSE_PROFILE'), os.environ.get('TF_NUM_INTRAOP_THREADS'))",
+                      id="show-profile"),
+        new_markdown_cell("## Exercise 1: square a number", id="ex1-text"),
+        new_code_cell("def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION", id="ex1"),
+        graded_cell("square-check", 2, "assert square(3) == 9, 'square(3) should be 9'", "assert square(-2) == 4"),
+        new_markdown_cell("## Exercise 2: cube a number", id="ex2-text"),
+        new_code_cell("def cube(x):\n    ### BEGIN SOLUTION\n    return x ** 3\n    ### END SOLUTION", id="ex2"),
+        graded_cell("cube-check", 3, "assert cube(2) == 8, 'cube(2) should be 8'", "assert cube(-1) == -1"),
+        new_markdown_cell("## Summary", id="summary"),
+        new_code_cell("print('done', square(2) + cube(2))", id="last"),
+    ])
+    folder.mkdir(parents=True, exist_ok=True)
+    notebook.write(notebook.normalize(nb, keep_outputs=False), folder / "00_demo.ipynb")
+    return folder / "00_demo.ipynb"
