@@ -28,32 +28,30 @@ def main(argv: list[str] | None = None) -> int:
     refresh.add_argument("lessons", nargs="*", help="lesson prefixes (default: all)")
     refresh.add_argument("--report", type=Path, default=config.BUILD / "report.json")
 
-    grade = commands.add_parser("grade", help="grade a folder of submissions: grades.csv, feedback, executed notebooks")
+    limits = argparse.ArgumentParser(add_help=False)  # each submission's limits, for every command that grades
+    limits.add_argument("--timeout", type=float, default=grading.DEFAULT_TIMEOUT,
+                        help=f"seconds per submission (default {grading.DEFAULT_TIMEOUT})")
+    limits.add_argument("--memory-mb", type=int, default=grading.DEFAULT_MEMORY_MB,
+                        help=f"address-space limit of each submission's kernel in MB (default {grading.DEFAULT_MEMORY_MB})")
+    grade = commands.add_parser("grade", parents=[limits],
+                                help="grade a folder of submissions: grades.csv, feedback, executed notebooks")
     grade.add_argument("lesson", help="the lesson prefix, such as 01")
     grade.add_argument("submissions", type=Path, help="<dir>/<student>.ipynb or <dir>/<student>/<anything>.ipynb")
     grade.add_argument("out", type=Path, help="a new (or empty) folder for grades.csv, feedback/ and executed/")
     grade.add_argument("--workers", type=int, help="notebooks graded at once (default: number of cores)")
-    grade.add_argument("--timeout", type=float, default=grading.DEFAULT_TIMEOUT,
-                       help=f"seconds per submission (default {grading.DEFAULT_TIMEOUT})")
-    grade.add_argument("--memory-mb", type=int, default=grading.DEFAULT_MEMORY_MB,
-                       help=f"address-space limit of each submission's kernel in MB (default {grading.DEFAULT_MEMORY_MB})")
     grade.add_argument("--max-output-mb", type=float, default=grading.DEFAULT_MAX_OUTPUT_MB,
                        help=f"outputs kept per notebook in MB (default {grading.DEFAULT_MAX_OUTPUT_MB:g})")
     grade.add_argument("--scheduler", help="a Dask scheduler's address, such as tcp://host:8786: one task per "
                                            "submission on that cluster instead of workers on this machine")
 
-    limits = argparse.ArgumentParser(add_help=False)
-    limits.add_argument("--timeout", type=float, default=grading.DEFAULT_TIMEOUT,
-                        help=f"seconds per submission (default {grading.DEFAULT_TIMEOUT})")
-    limits.add_argument("--memory-mb", type=int, default=grading.DEFAULT_MEMORY_MB,
-                        help=f"address-space limit of each submission's kernel in MB (default {grading.DEFAULT_MEMORY_MB})")
-    limits.add_argument("--hidden-visibility", choices=autograder.VISIBILITIES, default="after_published",
-                        help="when students see the tests that hold hidden tests (default after_published)")
-    gradescope = commands.add_parser("autograder", parents=[limits],
+    visibility = argparse.ArgumentParser(add_help=False)
+    visibility.add_argument("--hidden-visibility", choices=autograder.VISIBILITIES, default="after_published",
+                            help="when students see the tests that hold hidden tests (default after_published)")
+    gradescope = commands.add_parser("autograder", parents=[limits, visibility],
                                      help="write a lesson's Gradescope autograder zip into a folder")
     gradescope.add_argument("lesson", help="the lesson prefix, such as 01")
     gradescope.add_argument("out", type=Path, help="the folder for <lesson>-autograder.zip")
-    autograde = commands.add_parser("autograde", parents=[limits],
+    autograde = commands.add_parser("autograde", parents=[limits, visibility],
                                     help="grade ROOT/submission/ into ROOT/results/results.json (run_autograder runs it)")
     autograde.add_argument("lesson", help="the lesson prefix, such as 01")
     autograde.add_argument("--root", type=Path, default=Path("/autograder"), help="Gradescope's root (default /autograder)")
