@@ -3,6 +3,7 @@ import json
 import shutil
 import signal
 import subprocess
+import sys
 
 import nbformat
 import pytest
@@ -136,6 +137,14 @@ def test_check_enforces_the_size_budget(repo_copy, monkeypatch):
 def test_setup_cell_is_identical_in_every_notebook():
     for path in sorted(ROOT.glob("*/[0-9][0-9]_*.ipynb")):
         assert notebook.setup_cell(notebook.read(path)).source == notebook.SETUP_SOURCE, path
+
+
+def test_a_grading_worker_starts_without_building_the_iri_grammar():
+    """jsonschema (through nbformat) would build rfc3987_syntax's grammar, 1.7 s in every worker process."""
+    loaded = subprocess.run([sys.executable, "-c", "import sys, course_tools.worker\n"
+                             "print(sys.modules.get('rfc3987_syntax') is not None)"],
+                            cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "False"
 
 
 def test_only_missing_packages_are_installed(tmp_path):
