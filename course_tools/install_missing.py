@@ -16,6 +16,7 @@ LESSON_ONLY = "lesson"  # a pin whose comment starts so is installed by its less
 # A requirement is satisfied by any of these distributions.
 TENSORFLOW = ("tensorflow-cpu", "tensorflow", "tensorflow-gpu")
 EQUIVALENT = {"tensorflow-cpu": TENSORFLOW, "tensorflow": TENSORFLOW}
+ATTEMPTS = 3  # a download cut off by the network is worth another try
 
 
 def missing_requirements(requirements: Path, names: tuple[str, ...] = ()) -> list[str]:
@@ -51,7 +52,11 @@ def main(names: list[str]) -> int:
         print("All course packages are installed.")
         return 0
     print("Installing:", " ".join(missing), flush=True)
-    return subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *missing]).returncode
+    for attempt in range(1, ATTEMPTS + 1):
+        code = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--timeout", "60", *missing]).returncode
+        if code == 0 or attempt == ATTEMPTS:
+            return code
+        print(f"pip failed (exit code {code}); trying again ({attempt + 1} of {ATTEMPTS})", flush=True)
 
 
 if __name__ == "__main__":

@@ -162,6 +162,21 @@ def test_only_missing_packages_are_installed(tmp_path):
         missing_requirements(requirements, ("nonexistent",))
 
 
+def test_an_install_cut_off_by_the_network_is_tried_again(monkeypatch, capsys):
+    from course_tools import install_missing
+
+    codes = iter([2, 0])
+    calls = []
+    monkeypatch.setattr(install_missing, "missing_requirements", lambda *_: ["gensim==4.4.0"])
+    monkeypatch.setattr(install_missing.subprocess, "run",
+                        lambda command: calls.append(command) or subprocess.CompletedProcess(command, next(codes)))
+    assert install_missing.main(["gensim"]) == 0
+    assert len(calls) == 2 and calls[0][-1] == "gensim==4.4.0"
+    assert "trying again (2 of 3)" in capsys.readouterr().out
+    codes = iter([1, 1, 1])
+    assert install_missing.main(["gensim"]) == 1 and len(calls) == 5
+
+
 def write_lesson(folder, name, cells):
     folder.mkdir(exist_ok=True)
     notebook.write(lesson(cells), folder / name)
