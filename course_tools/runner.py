@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 from course_tools import config
@@ -47,6 +48,21 @@ def first_error(executed: Path) -> str | None:
             if output.get("output_type") == "error":
                 return f"cell {cell.get('id')}: {output['ename']}: {output['evalue']}"
     return None
+
+
+def slowest_cells(executed: Path, count: int = 3) -> list[list]:
+    """[cell id, seconds] of the `count` longest cells of an executed notebook (nbclient's timing metadata)."""
+    try:
+        nb = read(executed)
+    except (OSError, ValueError):
+        return []
+    seconds = []
+    for cell in nb.cells:
+        timing = cell.metadata.get("execution", {})
+        if "iopub.execute_input" in timing and "shell.execute_reply" in timing:
+            start, end = (datetime.fromisoformat(timing[key]) for key in ("iopub.execute_input", "shell.execute_reply"))
+            seconds.append([cell.get("id"), round((end - start).total_seconds(), 1)])
+    return sorted(seconds, key=lambda pair: -pair[1])[:count]
 
 
 def read_metrics(metrics_file: Path) -> dict:
@@ -97,6 +113,7 @@ def run_notebook(notebook: Path, out_dir: Path, profile: str, timeout: float) ->
         "status": status,
         "seconds": seconds,
         "metrics": read_metrics(metrics_file),
+        "slowest_cells": slowest_cells(executed),
         "executed": _display_path(executed),
         "error": error,
     }
@@ -126,13 +143,14 @@ def write_report(report: dict, report_dir: Path) -> None:
     lines = [
         f"# Course run ({report['profile']} profile)", "",
         f"Total time: {report['seconds'] / 60:.1f} min", "",
-        "| notebook | status | time (s) | metrics |",
-        "|---|---|---:|---|",
+        "| notebook | status | time (s) | slowest cells (s) | metrics |",
+        "|---|---|---:|---|---|",
     ]
     for stem, result in report["notebooks"].items():
         metrics = "<br>".join(f"{name} = {value:.4g}" for name, value in result["metrics"].items())
         status = result["status"] + (f": {result['error']}" if result["error"] else "")
-        lines.append(f"| {stem} | {status} | {result['seconds']:.0f} | {metrics or '-'} |")
+        slowest = "<br>".join(f"{cell}: {seconds:.0f}" for cell, seconds in result["slowest_cells"])
+        lines.append(f"| {stem} | {status} | {result['seconds']:.0f} | {slowest or '-'} | {metrics or '-'} |")
     write_atomic(report_dir / "report.md", "\n".join(lines) + "\n")
 
 

@@ -105,7 +105,7 @@ def execute(prepared: Path, executed: Path, state_file: Path, cwd: Path, cell_ti
 
     client = CourseClient(
         nb, state, max_output_mb, timeout=cell_timeout, allow_errors=allow_errors, kernel_name="python3",
-        record_timing=False, resources={"metadata": {"path": str(cwd)}},
+        resources={"metadata": {"path": str(cwd)}},
         on_notebook_start=lambda **_: state.update(kernel_pid=getattr(client.km.provisioner, "pid", None)),
         on_cell_execute=lambda cell_index, **_: state.update(running=cell_index),
         on_cell_executed=save)

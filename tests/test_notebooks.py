@@ -50,8 +50,10 @@ def test_solution_runs_in_the_smoke_profile_matches_nbval_and_records_its_metric
     metrics_file = tmp_path / "metrics.jsonl"
     env = {**os.environ, "COURSE_RUN_DIR": str(tmp_path), "COURSE_METRICS_FILE": str(metrics_file),
            "COURSE_PROFILE": "smoke", "MPLBACKEND": "Agg"}  # checked outputs must not depend on the caller's backend
+    # `-p course_tools`: the package loads before nbval and spares it jsonschema's 1.7 s IRI grammar build.
     nbval = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=", "-q", "--nbval-lax",
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "course_tools", "-o", "addopts=", "-q",
+         "--nbval-lax",
          "--nbval-current-env", "--nbval-cell-timeout=900",
          "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), str(prepared)],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)

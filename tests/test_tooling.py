@@ -196,6 +196,8 @@ def test_runner_reports_status_time_metrics_and_errors(tmp_path):
     assert results["01_ok"]["metrics"] == {"smoke_flag": 1.0, "other": 2.0}
     assert results["02_fails"]["status"] == "failed"
     assert results["02_fails"]["error"] == "cell broken: ValueError: broken on purpose"
+    slowest = results["02_fails"]["slowest_cells"]
+    assert "broken" in [cell for cell, _ in slowest] and len(slowest) <= 3 and all(s >= 0 for _, s in slowest)
     assert json.loads((tmp_path / "report.json").read_text()) == report
     assert (out / "01_ok.ipynb").exists()
     table = (tmp_path / "report.md").read_text()
