@@ -96,7 +96,7 @@ def run_notebook(notebook: Path, out_dir: Path, profile: str, timeout: float) ->
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
     }
     command = [sys.executable, "-m", "course_tools.worker", str(prepared), str(executed), "--state", str(state_file),
-               "--cwd", str(run_dir), "--cell-timeout", str(timeout)]
+               "--cwd", str(run_dir), "--cell-timeout", str(timeout), "--record-timing"]
     start = time.monotonic()
     code, _ = Workers().run(command, state_file, run_dir / "worker.log", timeout, env, run_dir,
                           heartbeat=lambda elapsed: print(f"    {notebook.stem}: still running, {elapsed:.0f} s",

@@ -91,8 +91,13 @@ def end_with_parent(state: State) -> None:
 
 
 def execute(prepared: Path, executed: Path, state_file: Path, cwd: Path, cell_timeout: float,
-            allow_errors: bool, memory_mb: int | None = None, max_output_mb: float | None = None) -> int:
-    """Run the notebook; save it after each cell and at the end; return the exit code."""
+            allow_errors: bool, memory_mb: int | None = None, max_output_mb: float | None = None,
+            record_timing: bool = False) -> int:
+    """Run the notebook; save it after each cell and at the end; return the exit code.
+
+    `record_timing` keeps nbclient's start and end times in each cell's metadata (the runner's report reads
+    them; graded notebooks go without, so that grading a folder twice writes the same files).
+    """
     if memory_mb is not None:
         limit_memory(memory_mb)
     state = State(state_file)
@@ -105,7 +110,7 @@ def execute(prepared: Path, executed: Path, state_file: Path, cwd: Path, cell_ti
 
     client = CourseClient(
         nb, state, max_output_mb, timeout=cell_timeout, allow_errors=allow_errors, kernel_name="python3",
-        resources={"metadata": {"path": str(cwd)}},
+        record_timing=record_timing, resources={"metadata": {"path": str(cwd)}},
         on_notebook_start=lambda **_: state.update(kernel_pid=getattr(client.km.provisioner, "pid", None)),
         on_cell_execute=lambda cell_index, **_: state.update(running=cell_index),
         on_cell_executed=save)
@@ -131,9 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allow-errors", action="store_true")
     parser.add_argument("--memory-mb", type=int)
     parser.add_argument("--max-output-mb", type=float)
+    parser.add_argument("--record-timing", action="store_true")
     args = parser.parse_args(argv)
     return execute(args.prepared, args.executed, args.state, args.cwd, args.cell_timeout, args.allow_errors,
-                   args.memory_mb, args.max_output_mb)
+                   args.memory_mb, args.max_output_mb, args.record_timing)
 
 
 if __name__ == "__main__":
