@@ -174,6 +174,26 @@ def test_grade_refuses_bad_arguments_and_touches_nothing(tmp_path, capsys, layou
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
+def test_a_feedback_file_that_cannot_be_written_loses_no_grade(tmp_path, monkeypatch):
+    """The batch goes on, grades.csv holds every student, and the error names the one left without feedback."""
+    subs, out = tmp_path / "subs", tmp_path / "graded"
+    subs.mkdir()
+    for student in ("alice", "bob"):
+        (subs / f"{student}.ipynb").write_text('{"cells": [', encoding="utf-8")  # invalid: no kernel needed
+    write_atomic = grading.write_atomic
+
+    def disk_full_for_bob(path, text):
+        if path.name == "bob.md":
+            raise OSError(28, "No space left on device")
+        write_atomic(path, text)
+    monkeypatch.setattr(grading, "write_atomic", disk_full_for_bob)
+    with pytest.raises(OSError, match=r"the feedback of 1 student\(s\) could not be written: bob \("):
+        grading.grade("01", subs, out, workers=1, progress=lambda *_: None)
+    assert (out / "grades.csv").read_text().splitlines() == [
+        HEADER, "alice,invalid,0,5,0,0", "bob,invalid,0,5,0,0"]
+    assert sorted(p.name for p in (out / "feedback").iterdir()) == ["alice.md"]
+
+
 def test_file_names_are_unique_stable_and_safe():
     names = grading.file_names(["alice", "a b", "a_b", "a:b", "Bob", "bob", "x" * 300, "../up"])
     assert len(set(n.casefold() for n in names.values())) == len(names)
