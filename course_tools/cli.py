@@ -111,4 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as error:  # NotebookError is a ValueError
         print(f"{args.command}: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the `finally` blocks have ended every worker and kernel
+        print(f"{args.command}: interrupted; its workers and kernels were ended", file=sys.stderr)
+        return 130
     return 0

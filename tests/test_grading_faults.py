@@ -194,7 +194,7 @@ def test_an_interrupted_batch_ends_its_workers_and_kernels_and_writes_nothing(tm
             subprocess.run(["rm", "-r", str(path)], check=True)
     for signum in (signal.SIGINT, signal.SIGTERM):
         pid_file.unlink(missing_ok=True)
-        assert interrupt_cli(["grade", "00", str(subs), str(out), "--timeout", "300"], solutions, pid_file, signum) != 0
+        assert interrupt_cli(["grade", "00", str(subs), str(out), "--timeout", "300"], solutions, pid_file, signum) == 130
         pids = [int(p) for p in pid_file.read_text().split()]
         assert all_gone(pids), signum
         assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["loop.pids", "solutions", "subs"]

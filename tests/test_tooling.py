@@ -224,7 +224,7 @@ def test_an_interrupted_course_run_leaves_no_process(tmp_path, signum):
     notebook.write(bare([new_code_cell(
         f"import os, subprocess, time\nopen({str(pids)!r}, 'w').write(f\"{{os.getpid()}} "
         "{subprocess.Popen(['sleep', '600']).pid}\")\ntime.sleep(600)")]), solutions / "01_slow.ipynb")
-    assert interrupt_cli(["run", "--profile", "smoke", "--out", str(tmp_path / "out")], solutions, pids, signum) != 0
+    assert interrupt_cli(["run", "--profile", "smoke", "--out", str(tmp_path / "out")], solutions, pids, signum) == 130
     assert all_gone([int(pid) for pid in pids.read_text().split()])
 
 
