@@ -53,8 +53,7 @@ def test_solution_runs_in_the_smoke_profile_matches_nbval_and_records_its_metric
     # `-p course_tools`: the package loads before nbval and spares it jsonschema's 1.7 s IRI grammar build.
     nbval = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "course_tools", "-o", "addopts=", "-q",
-         "--nbval-lax",
-         "--nbval-current-env", "--nbval-cell-timeout=900",
+         "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout=900",
          "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), str(prepared)],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
