@@ -37,27 +37,27 @@ def _display_path(path: Path) -> str:
         return str(path.resolve())
 
 
-def first_error(executed: Path) -> str | None:
-    """'cell <id>: Error: message' for the first error output of an executed notebook."""
+def executed_cells(executed: Path) -> list:
+    """The cells of an executed notebook; none where the worker left no readable notebook."""
     try:
-        nb = read(executed)
+        return read(executed).cells
     except (OSError, ValueError):
-        return None
-    for cell in nb.cells:
+        return []
+
+
+def first_error(cells: list) -> str | None:
+    """'cell <id>: Error: message' for the first error output among executed cells."""
+    for cell in cells:
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 return f"cell {cell.get('id')}: {output['ename']}: {output['evalue']}"
     return None
 
 
-def slowest_cells(executed: Path, count: int = 3) -> list[list]:
-    """[cell id, seconds] of the `count` longest cells of an executed notebook (nbclient's timing metadata)."""
-    try:
-        nb = read(executed)
-    except (OSError, ValueError):
-        return []
+def slowest_cells(cells: list, count: int = 3) -> list[list]:
+    """[cell id, seconds] of the `count` longest executed cells (nbclient's timing metadata)."""
     seconds = []
-    for cell in nb.cells:
+    for cell in cells:
         timing = cell.metadata.get("execution", {})
         if "iopub.execute_input" in timing and "shell.execute_reply" in timing:
             start, end = (datetime.fromisoformat(timing[key]) for key in ("iopub.execute_input", "shell.execute_reply"))
@@ -103,17 +103,18 @@ def run_notebook(notebook: Path, out_dir: Path, profile: str, timeout: float) ->
                                                           flush=True))
     seconds = round(time.monotonic() - start, 1)
     status = "timeout" if code is None else "ok" if code == 0 else "failed"
+    cells = executed_cells(executed)
     error = None
     if status == "timeout":
         error = f"did not finish within {timeout:.0f} s"
     elif status == "failed":
         log_tail = (run_dir / "worker.log").read_text(encoding="utf-8").strip().splitlines()[-1:]
-        error = first_error(executed) or (log_tail[0] if log_tail else f"the worker exited with code {code}")
+        error = first_error(cells) or (log_tail[0] if log_tail else f"the worker exited with code {code}")
     return {
         "status": status,
         "seconds": seconds,
         "metrics": read_metrics(metrics_file),
-        "slowest_cells": slowest_cells(executed),
+        "slowest_cells": slowest_cells(cells),
         "executed": _display_path(executed),
         "error": error,
     }

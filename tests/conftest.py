@@ -69,7 +69,7 @@ def pytest_collection_modifyitems(items):
             return 0, -int(item.callspec.params["stem"][:2])
         if item.get_closest_marker("xdist_group"):
             return 1, 0
-        return 2 if item.get_closest_marker("notebooks") else 3, 0
+        return (2 if item.get_closest_marker("notebooks") else 3), 0
 
     items.sort(key=order)
 
