@@ -22,17 +22,34 @@ import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
-# TensorFlow's C++ log lines (start-up notices, `E0000 ...` graph warnings) would fill the
-# lessons' outputs; a lower level set by the caller (a test runner, a hosted runtime) would let
-# them through, so the level is set here, before TensorFlow is imported.
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 
-import keras  # noqa: E402
+@contextlib.contextmanager
+def _stderr_silenced():
+    """Send the process's stderr (file descriptor 2, where C++ libraries write) to the null device."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+# TensorFlow's C++ log lines (`E0000 ...` graph warnings) would fill the lessons' outputs; a lower
+# level set by the caller (a test runner, a hosted runtime) would let them through, so the level is
+# set here, before TensorFlow is imported. The import itself writes start-up notices before any
+# level applies ("oneDNN custom operations are on", on CPUs with AVX-512 VNNI), so it runs with
+# stderr silenced; an import error still raises as usual.
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+with _stderr_silenced():
+    import keras  # noqa: E402
+    import tensorflow as tf  # noqa: E402
+
 import matplotlib  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 COURSE_ROOT = Path(__file__).resolve().parent
 MANIFEST_PATH = COURSE_ROOT / "data" / "manifest.json"
@@ -71,7 +88,7 @@ def profile_settings(profile: str, *, full: dict, smoke: dict) -> SimpleNamespac
 
 
 def run_dir() -> Path:
-    """The folder where this run writes checkpoints and files (`COURSE_RUN_DIR` or build/runs)."""
+    """The folder where this run writes its files, such as saved models (`COURSE_RUN_DIR` or build/runs)."""
     path = Path(os.environ.get(RUN_DIR_ENV) or COURSE_ROOT / "build" / "runs")
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -74,7 +74,7 @@ def read_metrics(metrics_file: Path) -> dict:
 
 
 def run_notebook(notebook: Path, out_dir: Path, profile: str, timeout: float) -> dict:
-    """Execute one notebook into `out_dir`; its files (checkpoints, submissions) go to out_dir/<stem>/."""
+    """Execute one notebook into `out_dir`; its files (saved models, submissions) go to out_dir/<stem>/."""
     import papermill  # imported here: slow to import
 
     executed = out_dir / notebook.name
