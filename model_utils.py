@@ -51,6 +51,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from course_tools.handin import hand_in  # noqa: E402,F401 - graded checks hand their values to the grader
+
 COURSE_ROOT = Path(__file__).resolve().parent
 MANIFEST_PATH = COURSE_ROOT / "data" / "manifest.json"
 DATA_DIR_ENV = "COURSE_DATA_DIR"

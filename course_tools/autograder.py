@@ -19,10 +19,9 @@ import time
 import zipfile
 from pathlib import Path
 
-from course_tools import config, grading, release
+from course_tools import config, grading, release, scoring
 from course_tools.files import write_atomic
-from course_tools.notebook import BEGIN_HIDDEN
-from course_tools.rebuild import load_key
+from course_tools.rebuild import load_key, reference_path
 
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")  # Gradescope's
 GRADER_PACKAGES = ("ipykernel", "nbformat", "nbclient", "papermill")  # pinned in requirements.txt
@@ -41,7 +40,10 @@ if [ -z "$version" ]; then  # Ubuntu 22.04 ships Python 3.10: 3.12 comes from th
     apt-get update
     version=3.12
 fi
-apt-get install -y "python$version-venv"
+apt-get install -y "python$version-venv" bubblewrap
+# Submissions run as this user, in a bubblewrap sandbox, and cannot read the answer key in source/.
+id course-student >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin course-student
+chmod -R go-rwx /autograder/source
 "python$version" -m venv /autograder/venv
 /autograder/venv/bin/python -m pip install --upgrade pip
 /autograder/venv/bin/python -m pip install -r /autograder/source/requirements.txt
@@ -53,8 +55,9 @@ RUN_AUTOGRADER = """#!/usr/bin/env bash
 set -euo pipefail
 root="${{AUTOGRADER_ROOT:-/autograder}}"
 cd "$root/source"
+export COURSE_SANDBOX_USER="${{COURSE_SANDBOX_USER:-course-student}}"  # made by setup.sh
 exec "$root/venv/bin/python" -m course_tools autograde {lesson} --root "$root" --hidden-visibility {visibility} \\
-    --timeout {timeout:g} --memory-mb {memory_mb}
+    --timeout {timeout:g} --memory-mb {memory_mb}{unsandboxed}
 """
 
 
@@ -70,18 +73,18 @@ def requirements() -> str:
     return "\n".join(["-r requirements-runtime.txt", *pins]) + "\n"
 
 
-def build(lesson: str, out: Path, visibility: str = "after_published", timeout: float = grading.DEFAULT_TIMEOUT,
-          memory_mb: int = grading.DEFAULT_MEMORY_MB, solutions: Path | None = None) -> Path:
+def build(lesson: str, out: Path, visibility: str = "after_published", timeout: float = scoring.DEFAULT_TIMEOUT,
+          memory_mb: int = scoring.DEFAULT_MEMORY_MB, solutions: Path | None = None, unsandboxed: bool = False) -> Path:
     """Write `<lesson>-autograder.zip` into the folder `out`; return its path."""
     from course_tools.runner import select
 
     check_visibility(visibility)
-    grading.check_limits(grading.Limits(timeout, memory_mb))
+    scoring.check_limits(scoring.Limits(timeout, memory_mb))
     matching = select([lesson], solutions)
     if len(matching) != 1:
         raise ValueError(f"{lesson!r} names {len(matching)} lessons: {', '.join(p.stem for p in matching)}.")
     solution = matching[0]
-    load_key(solution)  # refuses a lesson without graded tests
+    load_key(solution)  # refuses a lesson without graded tests or reference values
     target = out / f"{solution.stem}-autograder.zip"
     if target.exists():
         raise ValueError(f"{target} exists: name another folder (nothing is overwritten).")
@@ -89,10 +92,11 @@ def build(lesson: str, out: Path, visibility: str = "after_published", timeout: 
     files.update({f"course_tools/{path.name}": path.read_bytes()
                   for path in sorted((config.ROOT / "course_tools").glob("*.py"))})
     files[f"solutions/{solution.name}"] = solution.read_bytes()
+    files[f"solutions/{reference_path(solution).name}"] = reference_path(solution).read_bytes()
     files["requirements.txt"] = requirements().encode()
     scripts = {"setup.sh": SETUP_SH,
                "run_autograder": RUN_AUTOGRADER.format(lesson=solution.stem, visibility=visibility, timeout=timeout,
-                                                       memory_mb=memory_mb)}
+                                                       memory_mb=memory_mb, unsandboxed=" --unsandboxed" * unsandboxed)}
     out.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=out)
     os.close(handle)
@@ -110,45 +114,46 @@ def build(lesson: str, out: Path, visibility: str = "after_published", timeout: 
     return target
 
 
-def results(result: grading.Result, key, visibility: str, seconds: float) -> dict:
+def results(result: scoring.Result, key, visibility: str, seconds: float) -> dict:
     """Gradescope's results.json for one graded submission.
 
     One Gradescope test per graded cell, with its points and message; a cell that holds hidden tests
     gets `visibility`. The overall output says why the run stopped and what the grader noted, never
     a test's outcome, so that it reveals no hidden test.
     """
-    overview = [grading.problem_sentence(result) if result.problem else "Every cell of the notebook ran.",
+    overview = [scoring.problem_sentence(result) if result.problem else "Every cell of the notebook ran.",
                 *[f"- {note}" for note in result.notes]]
     return {
         "score": result.score,
         "execution_time": round(seconds),
-        "output": "\n\n".join(overview),
+        "output": scoring.redact("\n\n".join(overview), key),
         "output_format": "md",
         "stdout_visibility": "hidden",
         "tests": [{"name": test.grade_id,
                    "score": result.tests[test.grade_id],
                    "max_score": test.points,
                    "status": "failed" if result.feedback[test.grade_id] else "passed",
-                   "output": result.feedback[test.grade_id],
-                   "visibility": visibility if BEGIN_HIDDEN in test.cell.source else "visible"}
+                   "output": scoring.redact(result.feedback[test.grade_id], key),
+                   "visibility": visibility if any(check.hidden for check in test.checks) else "visible"}
                   for test in key.tests],
     }
 
 
-def autograde(lesson: str, root: Path, visibility: str = "after_published", timeout: float = grading.DEFAULT_TIMEOUT,
-              memory_mb: int = grading.DEFAULT_MEMORY_MB) -> dict:
+def autograde(lesson: str, root: Path, visibility: str = "after_published", timeout: float = scoring.DEFAULT_TIMEOUT,
+              memory_mb: int = scoring.DEFAULT_MEMORY_MB, unsandboxed: bool = False) -> dict:
     """Grade `root`/submission/ as `make grade` grades one student; write `root`/results/results.json."""
     from course_tools.runner import select
 
     check_visibility(visibility)
     start = time.monotonic()
+    key = load_key(select([lesson])[0])
     with tempfile.TemporaryDirectory(prefix="autograde-") as work:
         submissions = Path(work) / "submissions"
         submissions.mkdir()
         shutil.copytree(root / "submission", submissions / "submission", symlinks=True)
         [result] = grading.grade(lesson, submissions, Path(work) / "graded", workers=1, timeout=timeout,
-                                 memory_mb=memory_mb)
-    document = results(result, load_key(select([lesson])[0]), visibility, time.monotonic() - start)
+                                 memory_mb=memory_mb, unsandboxed=unsandboxed, key=key)
+    document = results(result, key, visibility, time.monotonic() - start)
     (root / "results").mkdir(parents=True, exist_ok=True)
     write_atomic(root / "results" / "results.json", json.dumps(document, indent=2) + "\n")
     return document

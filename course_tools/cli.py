@@ -5,7 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from course_tools import autograder, config, grading, notebook, processes, release, runner
+from course_tools import autograder, config, grading, notebook, processes, release, runner, scoring
+from course_tools.sandbox import SandboxUnavailable
 
 DEFAULT_TIMEOUT = {"full": 1800, "smoke": 600}
 
@@ -29,18 +30,21 @@ def main(argv: list[str] | None = None) -> int:
     refresh.add_argument("--report", type=Path, default=config.BUILD / "report.json")
 
     limits = argparse.ArgumentParser(add_help=False)  # each submission's limits, for every command that grades
-    limits.add_argument("--timeout", type=float, default=grading.DEFAULT_TIMEOUT,
-                        help=f"seconds per submission (default {grading.DEFAULT_TIMEOUT})")
-    limits.add_argument("--memory-mb", type=int, default=grading.DEFAULT_MEMORY_MB,
-                        help=f"address-space limit of each submission's kernel in MB (default {grading.DEFAULT_MEMORY_MB})")
+    limits.add_argument("--timeout", type=float, default=scoring.DEFAULT_TIMEOUT,
+                        help=f"seconds per submission (default {scoring.DEFAULT_TIMEOUT})")
+    limits.add_argument("--memory-mb", type=int, default=scoring.DEFAULT_MEMORY_MB,
+                        help=f"address-space limit of each submission's kernel in MB (default {scoring.DEFAULT_MEMORY_MB})")
+    limits.add_argument("--unsandboxed", action="store_true",
+                        help="run submissions without a sandbox: student code then runs as you, can read the answer key "
+                             "and other submissions and change grades (only for work you trust)")
     grade = commands.add_parser("grade", parents=[limits],
                                 help="grade a folder of submissions: grades.csv, feedback, executed notebooks")
     grade.add_argument("lesson", help="the lesson prefix, such as 01")
     grade.add_argument("submissions", type=Path, help="<dir>/<student>.ipynb or <dir>/<student>/<anything>.ipynb")
     grade.add_argument("out", type=Path, help="a new (or empty) folder for grades.csv, feedback/ and executed/")
     grade.add_argument("--workers", type=int, help="notebooks graded at once (default: number of cores)")
-    grade.add_argument("--max-output-mb", type=float, default=grading.DEFAULT_MAX_OUTPUT_MB,
-                       help=f"outputs kept per notebook in MB (default {grading.DEFAULT_MAX_OUTPUT_MB:g})")
+    grade.add_argument("--max-output-mb", type=float, default=scoring.DEFAULT_MAX_OUTPUT_MB,
+                       help=f"outputs kept per notebook in MB (default {scoring.DEFAULT_MAX_OUTPUT_MB:g})")
     grade.add_argument("--scheduler", help="a Dask scheduler's address, such as tcp://host:8786: one task per "
                                            "submission on that cluster instead of workers on this machine")
 
@@ -97,18 +101,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Student release of {args.repo} ({args.branch}) committed in {out}")
             return 0
         if args.command == "autograder":
-            path = autograder.build(args.lesson, args.out, args.hidden_visibility, args.timeout, args.memory_mb)
+            path = autograder.build(args.lesson, args.out, args.hidden_visibility, args.timeout, args.memory_mb,
+                                    unsandboxed=args.unsandboxed)
             print(f"wrote {path}: upload it as the assignment's autograder on Gradescope")
             return 0
         if args.command == "autograde":
-            document = autograder.autograde(args.lesson, args.root, args.hidden_visibility, args.timeout, args.memory_mb)
+            document = autograder.autograde(args.lesson, args.root, args.hidden_visibility, args.timeout, args.memory_mb,
+                                            args.unsandboxed)
             print(f"score {document['score']:g}; wrote {args.root / 'results' / 'results.json'}")
             return 0
         if args.command == "grade":
             grading.grade(args.lesson, args.submissions, args.out, workers=args.workers, timeout=args.timeout,
-                          memory_mb=args.memory_mb, max_output_mb=args.max_output_mb, scheduler=args.scheduler)
+                          memory_mb=args.memory_mb, max_output_mb=args.max_output_mb, scheduler=args.scheduler,
+                          unsandboxed=args.unsandboxed)
             return 0
-    except (ValueError, OSError) as error:  # NotebookError is a ValueError
+    except (ValueError, OSError, SandboxUnavailable) as error:  # NotebookError is a ValueError
         print(f"{args.command}: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the `finally` blocks have ended every worker and kernel

@@ -37,6 +37,7 @@ BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 STUB_CODE = ("# YOUR CODE HERE", "raise NotImplementedError()")
 STUB_MARKDOWN = ("YOUR ANSWER HERE",)
+MIN_SECRET_LINE = 8  # shorter lines of an answer ("return h", "pass") say nothing on their own
 KEPT_CELL_METADATA = ("tags", "nbgrader", "editable", "deletable")
 COLAB_LINK = re.compile(r"https://colab\.research\.google\.com/github/[^)\s\"']+")
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -111,7 +112,7 @@ def make_student(solution_path: Path, repo: str = config.GITHUB_REPO, branch: st
         cell.source = student_source(cell, f"{solution_path.name} cell {index} ({cell.get('id')})")
         if cell.cell_type == "markdown":
             cell.source = COLAB_LINK.sub(badge, cell.source)
-        if cell.metadata.get("nbgrader", {}).get("grade"):  # test cells locked, as nbgrader does
+        if is_test_cell(cell):  # test cells locked, as nbgrader does
             cell.metadata.editable = cell.metadata.deletable = False
     setup = setup_cell(nb)
     if setup is not None and setup.source == SETUP_SOURCE:
@@ -136,6 +137,30 @@ def tf_log_lines(nb) -> list[str]:
             if output.get("output_type") == "stream" for match in TF_LOG_LINE.finditer(output.get("text", ""))]
 
 
+def is_test_cell(cell) -> bool:
+    """A graded test cell: nbgrader's `grade: true` (its points and grade_id in the same metadata)."""
+    return bool(cell.metadata.get("nbgrader", {}).get("grade"))
+
+
+def is_injected_parameters(cell) -> bool:
+    """The cell papermill inserted after the parameters cell."""
+    return "injected-parameters" in cell.metadata.get("tags", [])
+
+
+def secret_lines(cell) -> set[str]:
+    """The lines of a cell's solution regions and hidden tests (stripped, longer than a few characters)."""
+    secret, inside = set(), False
+    for line in cell.source.split("\n"):
+        stripped = line.strip()
+        if stripped in (BEGIN_SOLUTION, BEGIN_HIDDEN):
+            inside = True
+        elif stripped in (END_SOLUTION, END_HIDDEN):
+            inside = False
+        elif inside and len(stripped) >= MIN_SECRET_LINE:
+            secret.add(stripped)
+    return secret
+
+
 def setup_cell(nb):
     """The first code cell, which must be the course's setup cell."""
     return next((cell for cell in nb.cells if cell.cell_type == "code"), None)
@@ -147,7 +172,7 @@ def parameters_cell(nb):
 
 def graded_cells(nb) -> list:
     """Test cells that carry points (nbgrader's `grade: true`)."""
-    return [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    return [c for c in nb.cells if is_test_cell(c)]
 
 
 def check_notebook(path: Path, relative: str, budget: int) -> list[str]:

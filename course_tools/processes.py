@@ -4,7 +4,8 @@ A worker (course_tools.worker) runs one notebook in a kernel that Jupyter starts
 its own, so ending a worker's process group leaves its kernel running. The worker records the
 kernel's pid in its state file; `Workers` kills the worker's group first, so that nothing changes
 the state any more, then reads the state and kills the kernel's group: on a normal end, a time
-limit, an error or an interrupt alike.
+limit, an error or an interrupt alike. A sandboxed worker's state is the submission's to write, so
+it is never trusted with a pid: ending the sandbox ends everything in it.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+MAX_STATE_BYTES = 2**16
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                     "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
@@ -36,11 +38,13 @@ def kill_group(pid: int | None) -> None:
 
 
 def read_state(path: Path) -> dict:
-    """A worker's state file (written atomically), or {} when it wrote none."""
+    """A worker's state file (written atomically), or {} when it wrote none or wrote something else."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            state = json.loads(handle.read(MAX_STATE_BYTES))
+    except (OSError, ValueError, RecursionError):
         return {}
+    return state if isinstance(state, dict) else {}
 
 
 def raise_on_signals() -> None:
@@ -61,19 +65,21 @@ class Workers:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._live: dict[int, tuple[subprocess.Popen, Path]] = {}
+        self._live: dict[int, tuple[subprocess.Popen, Path | None]] = {}
         self._closed = False
 
     def run(self, command: list[str], state_file: Path, log: Path, timeout: float, env: dict, cwd: Path,
-            heartbeat=None) -> tuple[int | None, dict]:
-        """Run a worker to its end or `timeout`; (exit code or None on timeout, its final state)."""
+            heartbeat=None, trust_state: bool = True) -> tuple[int | None, dict]:
+        """Run a worker to its end or `timeout`; (exit code or None on timeout, its final state).
+
+        With `trust_state`, the kernel's process group named in the state file is killed at the end too."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("the batch was interrupted")
             with open(log, "w", encoding="utf-8") as out:
                 process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                            start_new_session=True)
-            self._live[process.pid] = (process, state_file)
+            self._live[process.pid] = (process, state_file if trust_state else None)
         start = time.monotonic()
         code = None
         try:
@@ -84,13 +90,14 @@ class Workers:
                     if heartbeat is not None and time.monotonic() - start < timeout:
                         heartbeat(time.monotonic() - start)
         finally:
-            self._end(process, state_file)
+            self._end(process, state_file if trust_state else None)
         return code, read_state(state_file)
 
-    def _end(self, process: subprocess.Popen, state_file: Path) -> None:
+    def _end(self, process: subprocess.Popen, state_file: Path | None) -> None:
         kill_group(process.pid)
         process.wait()
-        kill_group(read_state(state_file).get("kernel_pid"))
+        if state_file is not None:
+            kill_group(read_state(state_file).get("kernel_pid"))
         with self._lock:
             self._live.pop(process.pid, None)
 

@@ -1,7 +1,9 @@
-"""Rebuilding a submission: the answer key's cells put back in place before it runs.
+"""The answer key, and rebuilding a submission with the key's cells put back in place before it runs.
 
-The solution notebook is the answer key: its test cells (nbgrader `grade: true`, with `points`),
-setup cell and parameters cell are "fixed" cells, taken from the solution in place of the
+The solution notebook is the answer key: its test cells (nbgrader `grade: true`, with `points`, and
+the `hand_in` checks in their source), with the reference value of every check beside it in
+`NN_name.reference.json` (recorded from a full run by `make refresh`). The test cells, the setup
+cell and the parameters cell are "fixed" cells, taken from the solution in place of the
 submission's own. Submission cells are anchored to solution cells by, in this order: cell id,
 Colab's metadata id, nbgrader `grade_id`, then unchanged source (code and markdown alike, each
 solution source that occurs once). Cells with no id at all (Colab or older Jupyter dropped them)
@@ -13,12 +15,16 @@ put back after the nearest solution cell before it that the submission has.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import nbformat
 
-from course_tools.notebook import COLAB_LINK, normalize, parameters_cell, read, setup_cell, student_source
+from course_tools.handin import Check, checks_in
+from course_tools.notebook import (COLAB_LINK, is_injected_parameters, is_test_cell, normalize, parameters_cell,
+                                   secret_lines, setup_cell, student_source)
 
 
 class InvalidSubmission(ValueError):
@@ -32,6 +38,7 @@ class FixedCell:
     position: int  # index in the solution
     grade_id: str | None = None  # set for test cells
     points: float = 0.0
+    checks: list[Check] = field(default_factory=list)  # a test cell's hand_in calls
 
     @property
     def id(self) -> str:
@@ -44,6 +51,9 @@ class AnswerKey:
     cells: list  # the solution's cells, without outputs
     texts: list[set[str]]  # per solution cell, the sources that count as unchanged
     fixed: dict[int, FixedCell]  # by position in the solution
+    reference: dict  # check name -> the key's value
+    secret_lines: set[str]  # lines of solutions and hidden tests, which no feedback may quote
+    digest: str  # sha256 of the solution and its reference values, as read
 
     @property
     def tests(self) -> list[FixedCell]:
@@ -59,19 +69,45 @@ def plain(source: str) -> str:
     return COLAB_LINK.sub("", source).strip()
 
 
-def load_key(solution) -> AnswerKey:
-    nb = normalize(read(solution), keep_outputs=False)
-    fixed, texts = {}, []
+def reference_path(solution: Path) -> Path:
+    """Where a solution's reference values are kept: NN_name.reference.json beside it."""
+    return solution.with_name(f"{solution.stem}.reference.json")
+
+
+def load_key(solution: Path) -> AnswerKey:
+    """The answer key of a solution notebook, read once; ValueError when it cannot grade."""
+    source, reference_text = solution.read_bytes(), None
+    try:
+        reference_text = reference_path(solution).read_bytes()
+    except FileNotFoundError:
+        pass
+    nb = normalize(nbformat.reads(source.decode("utf-8"), as_version=4), keep_outputs=False)
+    fixed, texts, secrets = {}, [], set()
     for position, cell in enumerate(nb.cells):
         texts.append({plain(cell.source), plain(student_source(cell, f"{solution.name} cell {position}"))} - {""})
-        grader = cell.metadata.get("nbgrader", {})
-        if grader.get("grade") and cell.cell_type == "code":
-            fixed[position] = FixedCell(cell, position, grader.get("grade_id") or cell.id, float(grader.get("points", 0)))
+        secrets |= secret_lines(cell)
+        if is_test_cell(cell) and cell.cell_type == "code":
+            grader = cell.metadata["nbgrader"]
+            fixed[position] = FixedCell(cell, position, grader.get("grade_id") or cell.id, float(grader.get("points", 0)),
+                                        checks_in(cell.source, f"{solution.name} cell {cell.id}"))
         elif cell is setup_cell(nb) or cell is parameters_cell(nb):
             fixed[position] = FixedCell(cell, position)
-    key = AnswerKey(solution.stem, nb.cells, texts, fixed)
+    reference = json.loads(reference_text) if reference_text is not None else {}
+    key = AnswerKey(solution.stem, nb.cells, texts, fixed, reference, secrets,
+                    hashlib.sha256(source + b"\0" + (reference_text or b"")).hexdigest())
     if not key.tests:
         raise ValueError(f"{solution.name} has no graded test cells (nbgrader `grade: true` with points).")
+    names = [check.name for test in key.tests for check in test.checks]
+    empty = [test.grade_id for test in key.tests if not test.checks]
+    if empty:
+        raise ValueError(f"{solution.name}: test cell(s) {', '.join(empty)} hand in no value (mu.hand_in), "
+                         "so they could never score.")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{solution.name}: a hand_in name is used twice: {sorted(n for n in set(names) if names.count(n) > 1)}.")
+    missing = [name for name in names if name not in reference]
+    if missing:
+        raise ValueError(f"{reference_path(solution).name} has no reference value for {', '.join(missing)}: run "
+                         f"`make course LESSONS={solution.stem[:2]}` then `make refresh LESSONS={solution.stem[:2]}`.")
     return key
 
 
@@ -92,7 +128,7 @@ class Submitted:
 
     @property
     def claims_test(self) -> bool:
-        return bool(self.cell.metadata.get("nbgrader", {}).get("grade"))
+        return is_test_cell(self.cell)
 
 
 def read_submission(text: str) -> list[Submitted]:
@@ -201,7 +237,7 @@ def prepare(text: str, key: AnswerKey, profile: str = "smoke") -> tuple[nbformat
         elif submitted.claims_test:
             notes.append(f"Cell {index + 1} is marked as test `{submitted.grade_id}`, which the lesson has elsewhere "
                          "or not at all (a copied or added test cell); it was not run.")
-        elif "injected-parameters" not in cell.metadata.get("tags", []):
+        elif not is_injected_parameters(cell):
             if position is not None:
                 placed[position] = len(out)
             cell.metadata["tags"] = [t for t in cell.metadata.get("tags", []) if t != "parameters"]
@@ -223,7 +259,7 @@ def prepare(text: str, key: AnswerKey, profile: str = "smoke") -> tuple[nbformat
         cell.metadata.setdefault("tags", [])  # papermill looks for the parameters tag in every cell
     nb = parameterize_notebook(nb, {"PROFILE": profile})
     for cell in nb.cells:
-        if "injected-parameters" in cell.metadata["tags"]:
+        if is_injected_parameters(cell):
             cell.id = "injected-parameters"  # a stable id instead of a random one
         if not cell.metadata.get("tags"):
             cell.metadata.pop("tags", None)

@@ -18,6 +18,7 @@ RELEASED_FILES = (
     "model_utils.py",
     "requirements-runtime.txt",
     "course_tools/install_missing.py",
+    "course_tools/handin.py",
     "data/manifest.json",
     "data/README.md",
     "data/sunspots_monthly.dat",

@@ -7,16 +7,17 @@ that stops at the first error; the worker and its kernel are ended on any exit.
 from __future__ import annotations
 
 import json
-import os
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
 from course_tools import config
+from course_tools.execute import execute
 from course_tools.files import write_atomic
-from course_tools.notebook import normalize, read, write
+from course_tools.handin import read_handins
+from course_tools.notebook import is_injected_parameters, normalize, read, write
 from course_tools.processes import Workers
+from course_tools.rebuild import reference_path
 
 
 def select(lessons: list[str] | None, folder: Path | None = None) -> list[Path]:
@@ -79,41 +80,28 @@ def run_notebook(notebook: Path, out_dir: Path, profile: str, timeout: float) ->
 
     executed = out_dir / notebook.name
     executed.unlink(missing_ok=True)  # a notebook from an earlier run must not pass for this one's
-    run_dir = out_dir / notebook.stem
-    run_dir.mkdir(parents=True, exist_ok=True)
-    metrics_file = run_dir / "metrics.jsonl"
-    metrics_file.unlink(missing_ok=True)
-    prepared, state_file = run_dir / "prepared.ipynb", run_dir / "state.json"
-    papermill.execute_notebook(str(notebook), str(prepared), parameters={"PROFILE": profile},
+    work = (out_dir / notebook.stem).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    for earlier in ("metrics.jsonl", "handin.jsonl"):
+        (work / earlier).unlink(missing_ok=True)
+    papermill.execute_notebook(str(notebook), str(work / "prepared.ipynb"), parameters={"PROFILE": profile},
                                kernel_name="python3", prepare_only=True, progress_bar=False)
-    env = {
-        **os.environ,
-        "COURSE_RUN_DIR": str(run_dir.resolve()),
-        "COURSE_METRICS_FILE": str(metrics_file.resolve()),
-        "COURSE_PROFILE": profile,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(config.ROOT), os.environ.get("PYTHONPATH")])),
-        # Figures belong in the executed notebook, even when the caller exported MPLBACKEND=Agg.
-        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-    }
-    command = [sys.executable, "-m", "course_tools.worker", str(prepared), str(executed), "--state", str(state_file),
-               "--cwd", str(run_dir), "--cell-timeout", str(timeout), "--record-timing"]
-    start = time.monotonic()
-    code, _ = Workers().run(command, state_file, run_dir / "worker.log", timeout, env, run_dir,
-                          heartbeat=lambda elapsed: print(f"    {notebook.stem}: still running, {elapsed:.0f} s",
-                                                          flush=True))
-    seconds = round(time.monotonic() - start, 1)
-    status = "timeout" if code is None else "ok" if code == 0 else "failed"
+    run = execute(work / "prepared.ipynb", executed.resolve(), work, profile=profile, timeout=timeout,
+                  workers=Workers(), helpers=config.ROOT, figures_inline=True, record_timing=True,
+                  heartbeat=lambda elapsed: print(f"    {notebook.stem}: still running, {elapsed:.0f} s", flush=True))
+    status = "timeout" if run.code is None else "ok" if run.code == 0 else "failed"
     cells = executed_cells(executed)
     error = None
     if status == "timeout":
         error = f"did not finish within {timeout:.0f} s"
     elif status == "failed":
-        log_tail = (run_dir / "worker.log").read_text(encoding="utf-8").strip().splitlines()[-1:]
-        error = first_error(cells) or (log_tail[0] if log_tail else f"the worker exited with code {code}")
+        log_tail = run.log.read_text(encoding="utf-8").strip().splitlines()[-1:]
+        error = first_error(cells) or (log_tail[0] if log_tail else f"the worker exited with code {run.code}")
     return {
         "status": status,
-        "seconds": seconds,
-        "metrics": read_metrics(metrics_file),
+        "seconds": run.seconds,
+        "metrics": read_metrics(run.metrics),
+        "handins": read_handins(run.handins),
         "slowest_cells": slowest_cells(cells),
         "executed": _display_path(executed),
         "error": error,
@@ -156,7 +144,8 @@ def write_report(report: dict, report_dir: Path) -> None:
 
 
 def refresh_solutions(report_path: Path, lessons: list[str] | None) -> list[Path]:
-    """Copy the outputs of a successful full run back into solutions/: every lesson checked before any is written."""
+    """Copy the outputs of a successful full run back into solutions/, with the values its graded checks handed in
+    as the lesson's reference values: every lesson checked before any is written."""
     report = json.loads(report_path.read_text(encoding="utf-8"))
     if report["profile"] != "full":
         raise ValueError(f"{report_path} is a {report['profile']} run; solutions keep outputs of a full run.")
@@ -166,17 +155,19 @@ def refresh_solutions(report_path: Path, lessons: list[str] | None) -> list[Path
         if result is None or result["status"] != "ok":
             raise ValueError(f"{solution.stem} did not run successfully in {report_path}.")
         executed = read(config.ROOT / result["executed"])
-        executed.cells = [c for c in executed.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+        executed.cells = [c for c in executed.cells if not is_injected_parameters(c)]
         current = read(solution)
         if [c.source for c in executed.cells] != [c.source for c in current.cells]:
             raise ValueError(f"{solution.name} changed since that run: run the course again first.")
         for cell, run_cell in zip(current.cells, executed.cells):
             if cell.cell_type == "code":
                 cell.outputs, cell.execution_count = run_cell.outputs, run_cell.execution_count
-        refreshed.append((solution, normalize(current, keep_outputs=True)))
-    for solution, nb in refreshed:
+        refreshed.append((solution, normalize(current, keep_outputs=True), result.get("handins", {})))
+    for solution, nb, handins in refreshed:
         write(nb, solution)
-    return [solution for solution, _ in refreshed]
+        lines = [f"{json.dumps(name)}: {json.dumps(handins[name])}" for name in sorted(handins)]
+        write_atomic(reference_path(solution), "{\n" + ",\n".join(lines) + "\n}\n")
+    return [solution for solution, _, _ in refreshed]
 
 
 def failed(report: dict) -> list[str]:

@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -75,30 +76,39 @@ def pytest_collection_modifyitems(items):
 
 
 # A small lesson for the grader's tests: setup, parameters, two exercises with visible and hidden
-# tests, markdown between. It runs in about a second, so every case gets a real worker and kernel.
+# tests (the hidden ones hand their values to the grader), markdown between. It runs in about a
+# second, so every case gets a real worker and kernel.
 def graded_cell(grade_id, points, visible, hidden):
     return new_code_cell(f"{visible}\n### BEGIN HIDDEN TESTS\n{hidden}\n### END HIDDEN TESTS", id=grade_id, metadata={
         "nbgrader": {"grade": True, "grade_id": grade_id, "points": points, "locked": True, "solution": False,
                      "schema_version": 3}})
 
 
+DEMO_REFERENCE = {"square of -2": 4, "square of 1.5": 2.25, "cube of -1": -1, "cube of 0.5": 0.125}
+
+
 def write_lesson(folder):
     nb = new_notebook(cells=[
         new_markdown_cell(f"# Demo\n[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
                           f"({config.colab_url('solutions/00_demo.ipynb')})", id="title"),
-        new_code_cell("import os", id="setup"),
+        new_code_cell("import os\nfrom course_tools.handin import hand_in", id="setup"),
         new_code_cell('PROFILE = "full"', id="parameters", metadata={"tags": ["parameters"]}),
         new_code_cell("print(PROFILE, os.environ.get('COURSE_PROFILE'), os.environ.get('TF_NUM_INTRAOP_THREADS'))",
                       id="show-profile"),
         new_markdown_cell("## Exercise 1: square a number", id="ex1-text"),
         new_code_cell("def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION", id="ex1"),
-        graded_cell("square-check", 2, "assert square(3) == 9, 'square(3) should be 9'", "assert square(-2) == 4"),
+        graded_cell("square-check", 2, "assert square(3) == 9, 'square(3) should be 9'",
+                    'hand_in("square of -2", square(-2), message="square is wrong for a negative number")\n'
+                    'hand_in("square of 1.5", square(1.5), atol=1e-9, message="square is wrong for a fraction")'),
         new_markdown_cell("## Exercise 2: cube a number", id="ex2-text"),
         new_code_cell("def cube(x):\n    ### BEGIN SOLUTION\n    return x ** 3\n    ### END SOLUTION", id="ex2"),
-        graded_cell("cube-check", 3, "assert cube(2) == 8, 'cube(2) should be 8'", "assert cube(-1) == -1"),
+        graded_cell("cube-check", 3, "assert cube(2) == 8, 'cube(2) should be 8'",
+                    'hand_in("cube of -1", cube(-1), message="cube is wrong for a negative number")\n'
+                    'hand_in("cube of 0.5", cube(0.5), atol=1e-9, message="cube is wrong for a fraction")'),
         new_markdown_cell("## Summary", id="summary"),
         new_code_cell("print('done', square(2) + cube(2))", id="last"),
     ])
     folder.mkdir(parents=True, exist_ok=True)
     notebook.write(notebook.normalize(nb, keep_outputs=False), folder / "00_demo.ipynb")
+    (folder / "00_demo.reference.json").write_text(json.dumps(DEMO_REFERENCE), encoding="utf-8")
     return folder / "00_demo.ipynb"
