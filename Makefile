@@ -60,5 +60,15 @@ autograder: $(VENV)/installed  ## write a lesson's Gradescope autograder zip: ma
 	@test -n "$(LESSON)" -a -n "$(OUT)" || { echo "usage: make autograder LESSON=01 OUT=<dir> [TIMEOUT=s] [HIDDEN_VISIBILITY=after_published]"; exit 2; }
 	$(PY) -m course_tools autograder $(LESSON) "$(OUT)" $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(HIDDEN_VISIBILITY),--hidden-visibility $(HIDDEN_VISIBILITY))
 
+.PHONY: site site-test
+node_modules/.package-lock.json: package.json package-lock.json  # MathJax and axe-core, pinned, for the website
+	npm ci --no-audit --no-fund
+
+site: $(VENV)/installed node_modules/.package-lock.json  ## build the course website into build/site/: make site [REPO=owner/name]
+	$(PY) -m course_tools.site build/site $(if $(REPO),--repo $(REPO))
+
+site-test: $(VENV)/installed node_modules/.package-lock.json  ## build the site and read every page in headless Chromium
+	$(PY) -m pytest -n0 tests/test_site.py
+
 clean:
 	rm -rf build
