@@ -114,7 +114,7 @@ def readme_pages(readme: str, repo: str, branch: str) -> tuple[str, str]:
     course = by_heading["The course"]
     table_end = course.index("\n\n", course.index("\n|"))
     home = title.split("\n", 1)[0] + "\n\n" + course[:table_end]
-    instructors = ("# For instructors\n\n## The student release" + course[table_end:] + "\n"
+    instructors = ("# For instructors\n\n## The student release and its runtime" + course[table_end:] + "\n"
                    + "".join(by_heading[heading] for heading in INSTRUCTOR_SECTIONS))
     return home, instructors
 

@@ -134,7 +134,8 @@ def test_every_page_reads_well_in_chromium(served_site):
             browser.close()
     for link in sorted(links):
         try:
-            urllib.request.urlopen(link).close()
+            with urllib.request.urlopen(link) as response:
+                response.read()
         except OSError as error:
             problems.append(f"internal link {link}: {error}")
     assert not problems, "\n".join(problems)
