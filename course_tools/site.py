@@ -156,6 +156,11 @@ def build(out: Path, repo: str = config.GITHUB_REPO, branch: str = config.BRANCH
     return written
 
 
+def pages_workflow(branch: str = config.BRANCH) -> str:
+    """The release's GitHub Pages workflow (.github/workflows/pages.yml), publishing its site/ from `branch`."""
+    return (TEMPLATE / "pages.yml").read_text(encoding="utf-8").replace("branches: [main]", f"branches: [{branch}]")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build the course website.")
     parser.add_argument("out", type=Path, help="folder to write (emptied first), e.g. build/site")

@@ -7,6 +7,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import yaml
 
 from course_tools import config, notebook, site
 
@@ -139,3 +140,12 @@ def test_every_page_reads_well_in_chromium(served_site):
         except OSError as error:
             problems.append(f"internal link {link}: {error}")
     assert not problems, "\n".join(problems)
+
+
+def test_pages_workflow_publishes_the_release_site_from_its_branch():
+    workflow = yaml.safe_load(site.pages_workflow("trunk"))
+    assert workflow[True]["push"]["branches"] == ["trunk"]  # YAML 1.1 reads the key `on` as True
+    assert workflow["permissions"] == {"contents": "read", "pages": "write", "id-token": "write"}
+    steps = {step["uses"].split("@")[0]: step for step in workflow["jobs"]["deploy"]["steps"]}
+    assert steps["actions/upload-pages-artifact"]["with"] == {"path": "site"}
+    assert "actions/deploy-pages" in steps and workflow["jobs"]["deploy"]["environment"]["name"] == "github-pages"
