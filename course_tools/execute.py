@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from course_tools.processes import Workers
-from course_tools.sandbox import Sandbox, python_paths
+from course_tools.sandbox import Sandbox, python, python_paths
 
 # What a sandboxed worker gets of the grader's environment; everything else (tokens, keys) stays out.
 PASSED_TO_SANDBOX = ("LANG", "LC_ALL", "TZ", "COURSE_DATA_DIR")
@@ -64,7 +64,7 @@ def execute(prepared: Path, executed: Path, work: Path, *, profile: str, timeout
         "MPLBACKEND": "module://matplotlib_inline.backend_inline" if figures_inline else "Agg",
         **(threads or {}),
     }
-    command = [sys.executable, "-m", "course_tools.worker", str(prepared), str(executed),
+    command = [python() if sandbox else sys.executable, "-m", "course_tools.worker", str(prepared), str(executed),
                "--state", str(work / "state.json"), "--cwd", str(work), "--cell-timeout", str(timeout)]
     command += ["--allow-errors"] if allow_errors else []
     command += ["--memory-mb", str(memory_mb)] if memory_mb is not None else []
@@ -76,7 +76,7 @@ def execute(prepared: Path, executed: Path, work: Path, *, profile: str, timeout
         home = work / "home"
         home.mkdir(exist_ok=True)
         env = {**{k: os.environ[k] for k in PASSED_TO_SANDBOX if k in os.environ}, **course,
-               "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(home),
+               "PATH": f"{Path(python()).parent}:/usr/bin:/bin", "HOME": str(home),
                "COURSE_CACHE_DIR": str(cache_folder())}
         sandbox.own(work)
         command = sandbox.wrap(command, [*python_paths(), helpers, *data_folders()], work, work)

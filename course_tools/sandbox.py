@@ -73,6 +73,12 @@ class Sandbox:
         return arguments + command
 
 
+def python() -> str:
+    """This Python's executable by a path the sandbox has: its folder's symbolic links resolved, not its own
+    (a venv's python links to the base installation, but must be started by its path in the venv)."""
+    return str(Path(sys.executable).parent.resolve() / Path(sys.executable).name)
+
+
 def python_paths() -> list[Path]:
     """The folders this Python runs from: its venv and the installation the venv was made from."""
     paths = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent.parent}
@@ -94,7 +100,7 @@ def make() -> Sandbox:
         if shutil.which("setpriv") is None:
             raise SandboxUnavailable(f"setpriv (util-linux) was not found; root needs it to drop privileges. {ADVICE}")
         sandbox = Sandbox(bwrap, user.pw_uid, user.pw_gid)
-    probe = subprocess.run(sandbox.wrap([sys.executable, "-c", ""], python_paths(), Path("/tmp"), Path("/")),
+    probe = subprocess.run(sandbox.wrap([python(), "-c", ""], python_paths(), Path("/tmp"), Path("/")),
                            capture_output=True, text=True, timeout=60)
     if probe.returncode != 0:
         raise SandboxUnavailable(f"bubblewrap could not make a sandbox here ({probe.stderr.strip()[-300:]}). {ADVICE}")

@@ -28,6 +28,9 @@ INSTRUCTOR_SECTIONS = ("Instructor commands", "Grading submissions", "Changing a
 # Calls (and keywords) whose first argument names a figure's title or axis.
 FIGURE_TEXT = {"set_title": "title", "suptitle": "title", "title": "title",
                "set_xlabel": "x axis", "xlabel": "x axis", "set_ylabel": "y axis", "ylabel": "y axis"}
+# matplotlib's animation player (to_jshtml) draws its buttons with Font Awesome from a CDN: text instead.
+PLAYER_ICONS = {"minus": "−", "fast-backward": "⇤", "step-backward": "‹", "play fa-flip-horizontal": "◀",
+                "pause": "❚❚", "play": "▶", "step-forward": "›", "fast-forward": "⇥", "plus": "+"}
 
 
 def _text(node) -> str | None:
@@ -38,22 +41,26 @@ def _text(node) -> str | None:
         return "".join(v.value if isinstance(v, ast.Constant) else "…" for v in node.values)
     return None
 
-# matplotlib's animation player (to_jshtml) draws its buttons with Font Awesome from a CDN: text instead.
-PLAYER_ICONS = {"minus": "−", "fast-backward": "⇤", "step-backward": "‹", "play fa-flip-horizontal": "◀",
-                "pause": "❚❚", "play": "▶", "step-forward": "›", "fast-forward": "⇥", "plus": "+"}
+
+def _parse(source: str) -> ast.Module:
+    """A code cell's syntax tree; an empty one for a cell that is not plain Python (IPython magics)."""
+    try:
+        return ast.parse(source)
+    except SyntaxError:
+        return ast.Module(body=[], type_ignores=[])
 
 
 def title_positions(sources: list[str]) -> dict[str, int]:
     """Functions defined in `sources` that take a `title`, with its position."""
     return {f.name: [a.arg for a in f.args.args].index("title") for source in sources
-            for f in ast.walk(ast.parse(source))
+            for f in ast.walk(_parse(source))
             if isinstance(f, ast.FunctionDef) and "title" in [a.arg for a in f.args.args]}
 
 
 def figure_alt(source: str, plain: str, positions: dict[str, int]) -> str:
     """Alt text for a figure drawn by `source`: what matplotlib says of it (`plain`), its titles and axis labels."""
     parts = []
-    for call in (n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Call)):
+    for call in (n for n in ast.walk(_parse(source)) if isinstance(n, ast.Call)):
         name = getattr(call.func, "attr", getattr(call.func, "id", ""))
         found = [(FIGURE_TEXT[kw.arg], kw.value) for kw in call.keywords if kw.arg in ("title", "xlabel", "ylabel")]
         if name in FIGURE_TEXT and call.args:

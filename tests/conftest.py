@@ -1,8 +1,10 @@
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -13,7 +15,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # Under pytest-xdist, each worker's notebooks get their share of the cores.
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook  # noqa: E402
 
-from course_tools import config, notebook  # noqa: E402
+from course_tools import autograder, config, notebook  # noqa: E402
 from course_tools.processes import raise_on_signals, thread_caps  # noqa: E402
 
 for name, value in thread_caps(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))).items():
@@ -112,3 +114,31 @@ def write_lesson(folder):
     notebook.write(notebook.normalize(nb, keep_outputs=False), folder / "00_demo.ipynb")
     (folder / "00_demo.reference.json").write_text(json.dumps(DEMO_REFERENCE), encoding="utf-8")
     return folder / "00_demo.ipynb"
+
+
+def simulated_autograder(work, lesson, solutions, **options):
+    """What Gradescope makes of a lesson's autograder zip, in `work`/autograder: source/, run_autograder, and
+    the venv that setup.sh would install (here this one)."""
+    zip_path = autograder.build(lesson, work / "zip", solutions=solutions, timeout=120, **options)
+    root = work / "autograder"
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(root / "source")
+    shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
+    (root / "run_autograder").chmod(0o755)
+    (root / "venv").symlink_to(sys.prefix)
+    return root
+
+
+def run_gradescope(root, name, text=None, link_to=None):
+    """Gradescope's steps for one submission: a fresh submission/ (the file `name` holding `text`, or a symbolic
+    link to `link_to`) and results/, then run_autograder (as root, its sandbox user is `nobody`); results.json."""
+    for folder in ("submission", "results"):
+        shutil.rmtree(root / folder, ignore_errors=True)
+        (root / folder).mkdir()
+    if link_to is not None:
+        (root / "submission" / name).symlink_to(link_to)
+    else:
+        (root / "submission" / name).write_text(text, encoding="utf-8")
+    subprocess.run([str(root / "run_autograder")], check=True, capture_output=True, timeout=600,
+                   env={**os.environ, "AUTOGRADER_ROOT": str(root), "COURSE_SANDBOX_USER": "nobody"})
+    return json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))

@@ -4,17 +4,13 @@ The simulated root holds what Gradescope makes of the zip (source/, run_autograd
 setup.sh would install: here this one), a submission and results/. The demo lesson of conftest keeps
 each run to a few seconds.
 """
-import json
-import os
-import shutil
 import subprocess
-import sys
 import zipfile
 
 import jsonschema
 import pytest
 
-from conftest import ROOT, write_lesson
+from conftest import ROOT, run_gradescope, simulated_autograder, write_lesson
 from course_tools import autograder, notebook
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.xdist_group("grading_faults")]
@@ -50,25 +46,11 @@ def gradescope(tmp_path_factory):
     """A simulated /autograder built from the demo lesson's zip, and the lesson's solution."""
     work = tmp_path_factory.mktemp("gradescope")
     solution = write_lesson(work / "solutions")
-    zip_path = autograder.build("00", work / "zip", solutions=work / "solutions", timeout=120)
-    root = work / "autograder"
-    with zipfile.ZipFile(zip_path) as archive:
-        archive.extractall(root / "source")
-    shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
-    (root / "run_autograder").chmod(0o755)
-    (root / "venv").symlink_to(sys.prefix)
-    return root, solution
+    return simulated_autograder(work, "00", work / "solutions"), solution
 
 
 def run_autograder(root, name, text):
-    """Gradescope's steps for one submission: a fresh submission/ and results/, then run_autograder."""
-    for folder in ("submission", "results"):
-        shutil.rmtree(root / folder, ignore_errors=True)
-        (root / folder).mkdir()
-    (root / "submission" / name).write_text(text, encoding="utf-8")
-    subprocess.run([str(root / "run_autograder")], env={**os.environ, "AUTOGRADER_ROOT": str(root)}, check=True,
-                   capture_output=True, timeout=600)
-    results = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
+    results = run_gradescope(root, name, text)
     jsonschema.validate(results, RESULTS_SCHEMA)
     return results
 

@@ -1,4 +1,8 @@
-"""Every lesson, executed: each solution once in the smoke profile under nbval, untouched stubs."""
+"""Every lesson, executed: each solution once in the smoke profile under nbval, untouched stubs.
+
+The smoke run also proves the answer key: every graded check hands in a value that matches the reference
+value stored from the full run (so the checks are profile-independent and the solution scores the maximum).
+"""
 import math
 import os
 import subprocess
@@ -8,7 +12,8 @@ import papermill
 import pytest
 
 from conftest import ROOT
-from course_tools import notebook, processes, runner
+from course_tools import notebook, processes, rebuild, runner
+from course_tools.handin import matches, read_handins
 
 pytestmark = pytest.mark.notebooks
 
@@ -40,15 +45,17 @@ LESSONS = [path.stem for path in runner.select([])]
 @pytest.mark.parametrize("stem", LESSONS)
 def test_solution_runs_in_the_smoke_profile_matches_nbval_and_records_its_metrics(stem, tmp_path):
     """One smoke run per lesson: cells marked NBVAL_CHECK_OUTPUT print the same facts as the stored full
-    run, and the run records the metrics the course report relies on."""
+    run, the run records the metrics the course report relies on, and every graded check hands in its
+    reference value."""
     prepared = tmp_path / f"{stem}.ipynb"
     papermill.execute_notebook(str(ROOT / "solutions" / f"{stem}.ipynb"), str(prepared),
                                parameters={"PROFILE": "smoke"}, prepare_only=True)
     checked = [c for c in notebook.read(prepared).cells if "NBVAL_CHECK_OUTPUT" in c.source]
     assert len(checked) >= 2, "a lesson checks at least two cells' outputs"
     metrics_file = tmp_path / "metrics.jsonl"
+    handin_file = tmp_path / "handin.jsonl"
     env = {**os.environ, "COURSE_RUN_DIR": str(tmp_path), "COURSE_METRICS_FILE": str(metrics_file),
-           "COURSE_PROFILE": "smoke", "MPLBACKEND": "Agg"}  # checked outputs must not depend on the caller's backend
+           "COURSE_HANDIN_FILE": str(handin_file), "COURSE_PROFILE": "smoke", "MPLBACKEND": "Agg"}  # checked outputs must not depend on the caller's backend
     # `-p course_tools`: the package loads before nbval and spares it jsonschema's 1.7 s IRI grammar build.
     nbval = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "course_tools", "-o", "addopts=", "-q",
@@ -63,6 +70,11 @@ def test_solution_runs_in_the_smoke_profile_matches_nbval_and_records_its_metric
     metrics = runner.read_metrics(metrics_file)
     assert EXPECTED_METRICS[stem] <= set(metrics), f"missing: {EXPECTED_METRICS[stem] - set(metrics)}"
     assert all(math.isfinite(value) for value in metrics.values())
+    key, handins = rebuild.load_key(ROOT / "solutions" / f"{stem}.ipynb"), read_handins(handin_file)
+    checks = [check for test in key.tests for check in test.checks]
+    wrong = [c.name for c in checks if c.name not in handins or not matches(handins[c.name], key.reference[c.name],
+                                                                             c.atol, c.rtol)]
+    assert not wrong, f"the smoke run handed in other values than the stored full run for: {wrong}"
 
 
 @pytest.mark.parametrize("stem", LESSONS)

