@@ -15,8 +15,7 @@ from pathlib import Path
 from nbconvert import HTMLExporter
 from nbformat.v4 import new_markdown_cell, new_notebook
 
-from course_tools import config, notebook
-from course_tools.release import lesson_title
+from course_tools import config, notebook, release
 
 TEMPLATE = Path(__file__).with_name("site_template")
 MATHJAX = config.ROOT / "node_modules" / "mathjax" / "es5" / "tex-svg-full.js"
@@ -137,7 +136,7 @@ def build(out: Path, repo: str = config.GITHUB_REPO, branch: str = config.BRANCH
     exporter = HTMLExporter(template_name="lab", extra_template_paths=[str(TEMPLATE)], template_file="page.html.j2",
                             exclude_anchor_links=True)
     solutions = sorted((root / "solutions").glob("[0-9][0-9]_*.ipynb"))
-    lessons = [(path.stem + ".html", lesson_title(notebook.read(path))) for path in solutions]
+    lessons = [(path.stem + ".html", release.lesson_title(notebook.read(path))) for path in solutions]
     pages = [("index.html", "Home"), *lessons, ("instructors.html", "For instructors")]
     home, instructors = readme_pages((root / "README.md").read_text(encoding="utf-8"), repo, branch)
     written = []
