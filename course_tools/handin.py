@@ -4,21 +4,18 @@ A graded check calls `hand_in(name, value, message=..., atol=..., rtol=...)`: th
 computes the value (the student's output on the check's inputs, a fact about a built model) and
 appends it to the file named by COURSE_HANDIN_FILE. The grader, in its own process, reads that
 file (`read_handins`) and compares each value with the answer key's (`matches`), using the
-tolerance and the message written in the key's source (`checks_in`), never what the kernel says.
+tolerance and the message written in the key's source (course_tools.rebuild), never what the kernel says.
 Without COURSE_HANDIN_FILE (a student's own run), `hand_in` does nothing.
 """
 from __future__ import annotations
 
-import ast
 import json
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 HANDIN_FILE_ENV = "COURSE_HANDIN_FILE"
 MAX_HANDIN_BYTES = 16 * 2**20  # what the grader reads of a kernel's file
-BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
 
 def plain_value(value):
@@ -79,49 +76,3 @@ def matches(got, expected, atol: float = 0.0, rtol: float = 0.0) -> bool:
         return (isinstance(got, dict) and got.keys() == expected.keys()
                 and all(matches(got[k], e, atol, rtol) for k, e in expected.items()))
     return False
-
-
-@dataclass(frozen=True)
-class Check:
-    """One `hand_in` call of a test cell, as written in the key."""
-    name: str
-    message: str
-    atol: float = 0.0
-    rtol: float = 0.0
-    hidden: bool = False  # inside the cell's hidden tests
-
-
-def _hidden_lines(source: str) -> set[int]:
-    hidden, inside = set(), False
-    for number, line in enumerate(source.split("\n"), 1):
-        if line.strip() == BEGIN_HIDDEN:
-            inside = True
-        elif line.strip() == END_HIDDEN:
-            inside = False
-        elif inside:
-            hidden.add(number)
-    return hidden
-
-
-def checks_in(source: str, where: str) -> list[Check]:
-    """The `hand_in(...)` calls of a test cell's source; ValueError unless name, message and tolerances are literals."""
-    hidden = _hidden_lines(source)
-    checks = []
-    for node in ast.walk(ast.parse(source)):
-        if not isinstance(node, ast.Call):
-            continue
-        function = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
-        if function != "hand_in":
-            continue
-        try:
-            name = ast.literal_eval(node.args[0])
-            options = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
-        except (IndexError, ValueError) as error:
-            raise ValueError(f"{where}: line {node.lineno}: hand_in needs a literal name, message and tolerances "
-                             f"({error or 'no name'}).") from None
-        if not isinstance(name, str) or not isinstance(options.get("message"), str) or len(node.args) != 2:
-            raise ValueError(f"{where}: line {node.lineno}: write hand_in(\"name\", value, message=\"...\").")
-        checks.append(((node.lineno, node.col_offset), Check(
-            name, options["message"], float(options.get("atol", 0.0)), float(options.get("rtol", 0.0)),
-            node.lineno in hidden)))
-    return [check for _, check in sorted(checks)]

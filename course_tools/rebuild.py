@@ -14,6 +14,7 @@ put back after the nearest solution cell before it that the submission has.
 """
 from __future__ import annotations
 
+import ast
 import copy
 import hashlib
 import json
@@ -22,13 +23,58 @@ from pathlib import Path
 
 import nbformat
 
-from course_tools.handin import Check, checks_in
-from course_tools.notebook import (COLAB_LINK, is_injected_parameters, is_test_cell, normalize, parameters_cell,
-                                   secret_lines, setup_cell, student_source)
+from course_tools.notebook import (BEGIN_HIDDEN, COLAB_LINK, END_HIDDEN, is_injected_parameters, is_test_cell,
+                                   normalize, parameters_cell, secret_lines, setup_cell, student_source)
 
 
 class InvalidSubmission(ValueError):
     """A submission that cannot be graded at all (not a notebook, wrong lesson, ambiguous)."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One `hand_in` call of a test cell, as written in the key."""
+    name: str
+    message: str
+    atol: float = 0.0
+    rtol: float = 0.0
+    hidden: bool = False  # inside the cell's hidden tests
+
+
+def _hidden_lines(source: str) -> set[int]:
+    hidden, inside = set(), False
+    for number, line in enumerate(source.split("\n"), 1):
+        if line.strip() == BEGIN_HIDDEN:
+            inside = True
+        elif line.strip() == END_HIDDEN:
+            inside = False
+        elif inside:
+            hidden.add(number)
+    return hidden
+
+
+def checks_in(source: str, where: str) -> list[Check]:
+    """The `hand_in(...)` calls of a test cell's source; ValueError unless name, message and tolerances are literals."""
+    hidden = _hidden_lines(source)
+    checks = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        function = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+        if function != "hand_in":
+            continue
+        try:
+            name = ast.literal_eval(node.args[0])
+            options = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
+        except (IndexError, ValueError) as error:
+            raise ValueError(f"{where}: line {node.lineno}: hand_in needs a literal name, message and tolerances "
+                             f"({error or 'no name'}).") from None
+        if not isinstance(name, str) or not isinstance(options.get("message"), str) or len(node.args) != 2:
+            raise ValueError(f"{where}: line {node.lineno}: write hand_in(\"name\", value, message=\"...\").")
+        checks.append(((node.lineno, node.col_offset), Check(
+            name, options["message"], float(options.get("atol", 0.0)), float(options.get("rtol", 0.0)),
+            node.lineno in hidden)))
+    return [check for _, check in sorted(checks)]
 
 
 @dataclass

@@ -21,7 +21,7 @@ import pytest
 from distributed import LocalCluster
 from nbformat.v4 import new_code_cell
 
-from conftest import ROOT, all_gone, run_gradescope, simulated_autograder, write_lesson
+from conftest import ROOT, all_gone, processes_with, run_gradescope, simulated_autograder, write_lesson
 from course_tools import grading, notebook, rebuild
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.xdist_group("grading_attacks")]
@@ -171,7 +171,8 @@ if os.fork() == 0:
     if os.fork() == 0:
         os.execv(sys.executable, [sys.executable, "-c", code, json.dumps({targets!r}), "{marker}"])
     os._exit(0)
-subprocess.Popen(["sleep", "600", "{marker}"], start_new_session=True)
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "{marker}"], start_new_session=True)
+print("STARTED")
 """.replace("{marker}", MARKER)
 
 # Kills every process it can see, its own grader first.
@@ -267,17 +268,6 @@ def output_of(executed, text):
     return json.dumps(next(c for c in notebook.read(executed).cells if text in c.source).outputs)
 
 
-def processes_with(marker):
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                found.append(int(pid))
-        except OSError:
-            pass
-    return found
-
-
 def snapshot(*folders):
     """sha256 of every file under the folders (symbolic links as their target's name)."""
     return {str(p): (os.readlink(p) if p.is_symlink() else sha(p)) for folder in folders
@@ -347,6 +337,7 @@ def test_the_sandbox_hid_the_key_the_network_and_the_other_kernels(attacked):
 
 
 def test_nothing_outlives_the_grading_or_changes_what_it_did_not_own(attacked):
+    assert "STARTED" in output_of(attacked["outs"]["local"] / "executed" / "persist.ipynb", "STARTED")
     assert all_gone(processes_with(MARKER))
     assert snapshot(attacked["subs"]) == attacked["before"]["subs"]
     assert snapshot(attacked["root"] / "solutions") == attacked["before"]["key"]

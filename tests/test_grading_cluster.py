@@ -2,32 +2,52 @@
 
 The demo lesson of conftest runs in about a second, so the batches are small and cheap: the same
 folder graded both ways gives the same grades.csv, and a Dask worker killed in the middle of a
-submission loses nothing (the submission is run again, or reported when it kills every worker).
+submission loses nothing (the submission is run again, or reported when every worker it ran on was lost).
 """
+import os
+import signal
 import socket
 import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import dask
 import pytest
-from distributed import LocalCluster
+from distributed import Client, LocalCluster
 from nbformat.v4 import new_code_cell
 
-from conftest import ROOT, write_lesson
+from conftest import ROOT, all_gone, processes_with, start_marked, write_lesson
 from course_tools import cli, grading, notebook
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.xdist_group("grading_faults")]
 
 
-def killer(marker, every_time):
-    """A cell that kills the Dask worker running it (the kernel's parent is the grading worker, whose parent
-    is the Dask worker): the first time, leaving `marker`, or every time."""
-    return f"""import os, signal
-with open(f"/proc/{{os.getppid()}}/stat") as stat:
-    dask_worker = int(stat.read().rsplit(") ", 1)[1].split()[1])
-first = not os.path.exists({str(marker)!r})
-open({str(marker)!r}, "a").close()
-if first or {every_time}:
-    os.kill(dask_worker, signal.SIGKILL)"""
+def kill_dask_workers_of(cluster, markers, stop):
+    """Kill the Dask worker whose submission started a process with one of `markers` ({marker: once?}):
+    the first time for a marker that says once, every time for the others (the kernel runs in a sandbox,
+    which cannot see the Dask worker: the killing comes from outside, as a lost node would)."""
+    def ancestors(pid):
+        while pid > 1:
+            yield pid
+            with open(f"/proc/{pid}/stat") as stat:
+                pid = int(stat.read().rsplit(") ", 1)[1].split()[1])
+
+    killed = {marker: 0 for marker in markers}
+    with Client(cluster) as client:
+        while not stop.is_set():
+            dask_workers = set(client.run(os.getpid).values())
+            for marker, once in markers.items():
+                for pid in processes_with(marker):
+                    try:
+                        worker = next((p for p in ancestors(pid) if p in dask_workers), None)
+                    except OSError:
+                        continue
+                    if worker is not None and not (once and killed[marker]):
+                        os.kill(worker, signal.SIGKILL)
+                        killed[marker] += 1
+            time.sleep(0.2)
+    return killed
 
 
 def with_cell(solution, after, source):
@@ -81,17 +101,28 @@ def test_a_cluster_grades_a_folder_exactly_as_the_local_pool(lesson):
 
 def test_a_killed_dask_worker_loses_no_submission(lesson):
     root, solution = lesson
-    once = root / "killed.once"
-    subs = submissions(root / "kill_subs", solution, kills_once=("square-check", killer(once, False)),
-                       kills_always=("square-check", killer(root / "killed.always", True)))
-    # One task at a time on each 1-thread worker (so only the killer's task is on a killed worker),
-    # and a task that has killed 2 workers is reported.
+    def waits(marker):
+        return f"import subprocess, sys, time\n{start_marked(marker)}\ntime.sleep(5)"
+
+    subs = submissions(root / "kill_subs", solution, kills_once=("square-check", waits("kill-its-worker-once")),
+                       kills_always=("square-check", waits("kill-its-worker-always")))
+    # One task at a time on each 1-thread worker (so only that submission's task is on a killed worker),
+    # and a task that has lost 2 workers is reported.
+    stop = threading.Event()
     with dask.config.set({"distributed.scheduler.allowed-failures": 1, "distributed.scheduler.worker-saturation": 1.0}):
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-            results = {r.student: r for r in grading.grade(
-                "00", subs, root / "kill_out", timeout=120, solutions=root / "solutions",
-                scheduler=cluster.scheduler_address, progress=lambda *_: None)}
-    assert once.exists(), "the Dask worker was killed once"
+            with ThreadPoolExecutor(1) as pool:
+                killer = pool.submit(kill_dask_workers_of, cluster, {"kill-its-worker-once": True,
+                                                                     "kill-its-worker-always": False}, stop)
+                try:
+                    results = {r.student: r for r in grading.grade(
+                        "00", subs, root / "kill_out", timeout=120, solutions=root / "solutions",
+                        scheduler=cluster.scheduler_address, progress=lambda *_: None)}
+                finally:
+                    stop.set()
+                killed = killer.result()
+    assert killed == {"kill-its-worker-once": 1, "kill-its-worker-always": 2}
+    assert all_gone(processes_with("kill-its-worker"))
     assert (results["kills_once"].status, results["kills_once"].score) == ("ok", 5)
     assert (results["solved"].status, results["solved"].score) == ("ok", 5)
     assert (results["stub"].status, results["stub"].score) == ("error", 0)

@@ -11,20 +11,20 @@ import json
 import os
 import signal
 import subprocess
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from conftest import ROOT, all_gone, interrupt_cli, write_lesson
+from conftest import all_gone, interrupt_cli, processes_with, start_marked, write_lesson
 from course_tools import grading, notebook, rebuild
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.xdist_group("grading_faults")]
 # Seconds per submission: the lesson takes about 2 s, but 20 s on a machine loaded 6-fold. The infinite
 # loop sleeps (the grader ends it the same way as a busy one) so that waiting for it costs no CPU.
 TIMEOUT = 30
+MARKER = "fault-corpus-loop-4242"  # in the command line of the process the infinite loop starts
 
 
 def at(nb, cell_id):
@@ -42,7 +42,7 @@ def colab_json(nb, keep_nbgrader=True):
     return json.dumps(raw)
 
 
-def write_corpus(subs, solution, pid_file):
+def write_corpus(subs, solution):
     """Each fault as a file; returns {student: (status, score)} expected."""
     solved = notebook.read(solution)
     student = notebook.make_student(solution)
@@ -65,9 +65,8 @@ def write_corpus(subs, solution, pid_file):
     save(new_notebook(), "empty.ipynb")
     save(student, "untouched.ipynb")
     save(solved, "solved.ipynb")
-    save(changed(lambda nb: insert(nb, "square-check", "import os, subprocess, time\n"
-                                   f"open({str(pid_file)!r}, 'w').write(f\"{{os.getpid()}} "
-                                   "{subprocess.Popen(['sleep', '300']).pid}\")\nwhile True:\n    time.sleep(0.1)")),
+    save(changed(lambda nb: insert(nb, "square-check", f"import subprocess, sys, time\n{start_marked(MARKER)}\n"
+                                   "while True:\n    time.sleep(0.1)")),
          "infinite_loop.ipynb")
     save(changed(lambda nb: insert(nb, "parameters", "hog = bytearray(64 * 2**30)")), "memory_hog.ipynb")
     save(changed(lambda nb: insert(nb, "ex2", "for _ in range(8):\n    print('x' * 1_000_000)")), "output_flood.ipynb")
@@ -114,7 +113,7 @@ def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("faults")
     solutions = root / "solutions"
     solution = write_lesson(solutions)
-    expected = write_corpus(root / "subs", solution, root / "loop.pids")
+    expected = write_corpus(root / "subs", solution)
     outs = [root / "graded", root / "graded_again"]
     with ThreadPoolExecutor(len(outs)) as pool:  # at once: the two infinite loops wait side by side
         results = list(pool.map(lambda out: {r.student: r for r in grading.grade(
@@ -168,9 +167,7 @@ def test_workers_run_in_the_smoke_profile_with_their_share_of_the_cores(corpus):
 
 
 def test_no_process_of_a_stopped_submission_survives(corpus):
-    root = corpus[0]
-    pids = [int(p) for p in (root / "loop.pids").read_text().split()]
-    assert len(pids) == 2 and all_gone(pids)
+    assert all_gone(processes_with(MARKER))
 
 
 def test_restored_cells_land_where_they_belong_without_ids_or_metadata(corpus):
@@ -187,14 +184,13 @@ def test_restored_cells_land_where_they_belong_without_ids_or_metadata(corpus):
 def test_an_interrupted_batch_ends_its_workers_and_kernels_and_writes_nothing(tmp_path):
     solutions = tmp_path / "solutions"
     solution = write_lesson(solutions)
-    subs, out, pid_file = tmp_path / "subs", tmp_path / "graded", tmp_path / "loop.pids"
-    write_corpus(subs, solution, pid_file)
+    subs, out = tmp_path / "subs", tmp_path / "graded"
+    write_corpus(subs, solution)
     for path in subs.iterdir():
         if path.name != "infinite_loop.ipynb":
             subprocess.run(["rm", "-r", str(path)], check=True)
     for signum in (signal.SIGINT, signal.SIGTERM):
-        pid_file.unlink(missing_ok=True)
-        assert interrupt_cli(["grade", "00", str(subs), str(out), "--timeout", "300"], solutions, pid_file, signum) == 130
-        pids = [int(p) for p in pid_file.read_text().split()]
-        assert all_gone(pids), signum
-        assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["loop.pids", "solutions", "subs"]
+        assert interrupt_cli(["grade", "00", str(subs), str(out), "--timeout", "300"], solutions,
+                             lambda: processes_with(MARKER), signum) == 130
+        assert all_gone(processes_with(MARKER)), signum
+        assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["solutions", "subs"]
