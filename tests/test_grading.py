@@ -248,9 +248,11 @@ def test_batch_scores_and_statuses(full_batch):
         "colab,ok,5,5,3,2",
         "one_solved,error,3,5,3,0",
     ]
-    assert "RuntimeError: oops" in results["one_solved"].problem
+    assert results["one_solved"].problem.startswith("cell 4 (id `") and results["one_solved"].problem.endswith(
+        "`) raised RuntimeError")
     assert "not valid JSON" in results["broken_json"].problem
-    assert "is not done yet" in results["one_solved"].feedback["rnn-shape-check"]
+    assert results["one_solved"].feedback["rnn-shape-check"] == (
+        "the check stopped before it finished (it raised AssertionError): run it in your notebook to see its message")
 
 
 @pytest.mark.notebooks
@@ -267,4 +269,17 @@ def test_batch_feedback_and_executed_notebooks(full_batch):
     assert not any("the real thing" in c.source for c in executed.cells)
     profile = next(c for c in executed.cells if "P = mu.profile_settings" in c.source)
     assert "forecast_epochs=2" in str(profile.outputs), "the smoke profile's sizes"
-    assert "Exercise 'rnn_output_shape'" in (out / "feedback" / "one_solved.md").read_text()
+    assert "(it raised AssertionError)" in (out / "feedback" / "one_solved.md").read_text()
+
+
+def test_a_wrong_answer_gets_the_message_written_in_the_key(key):
+    """A value handed in that differs from the key's earns nothing, and the feedback is the key's message."""
+    from course_tools.scoring import blank_result, score
+    prepared, _ = rebuild.prepare(nbformat.writes(student_copy()), key)
+    handins = dict(key.reference)
+    handins["rnn_forward first step"] = [[0.0] * 3] * 2
+    result = blank_result("x", key)
+    score(result, key, prepared, prepared, handins, 0, {}, 60)
+    assert result.tests == {"rnn-forward-check": 0.0, "rnn-shape-check": 2.0}
+    check = next(c for c in key.tests[0].checks if c.name == "rnn_forward first step")
+    assert result.feedback["rnn-forward-check"] == check.message
