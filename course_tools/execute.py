@@ -71,7 +71,8 @@ def execute(prepared: Path, executed: Path, work: Path, *, profile: str, timeout
     command += ["--max-output-mb", str(max_output_mb)] if max_output_mb is not None else []
     command += ["--record-timing"] if record_timing else []
     if sandbox is None:
-        env = {**os.environ, **course}
+        env = {**os.environ, **course,
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(helpers), os.environ.get("PYTHONPATH")]))}
     else:
         home = work / "home"
         home.mkdir(exist_ok=True)

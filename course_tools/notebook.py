@@ -216,6 +216,8 @@ def check_notebook(path: Path, relative: str, budget: int) -> list[str]:
 
 def check_repository(root: Path = config.ROOT) -> list[str]:
     """Everything about the committed notebooks that can be checked without running them."""
+    from course_tools.rebuild import load_key  # imported here: rebuild builds on this module
+
     problems = []
     solutions = sorted((root / "solutions").glob("[0-9][0-9]_*.ipynb"))
     if not solutions:
@@ -228,6 +230,10 @@ def check_repository(root: Path = config.ROOT) -> list[str]:
             problems.append(f"{relative}: no graded test cells.")
         if not any(BEGIN_SOLUTION in c.source for c in nb.cells):
             problems.append(f"{relative}: no solution regions.")
+        try:
+            load_key(solution)  # checks and reference values that grade
+        except ValueError as error:
+            problems.append(f"{relative}: {error}")
         student = root / "notebooks" / solution.name
         if not student.exists():
             problems.append(f"notebooks/{solution.name}: missing (run `make student`).")
