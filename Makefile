@@ -33,7 +33,7 @@ course: $(VENV)/installed  ## run every lesson (PROFILE=full|smoke) and write th
 smoke: $(VENV)/installed  ## the same in the fast smoke profile, into build/smoke/
 	$(PY) -m course_tools run --profile smoke $(LESSONS)
 
-test: $(VENV)/installed  ## every test, solution notebooks included (smoke profile)
+test: $(VENV)/installed node_modules/.package-lock.json  ## every test, solution notebooks included (smoke profile)
 	$(PY) -m pytest
 
 check: $(VENV)/installed  ## everything that can be checked without executing notebooks
@@ -47,7 +47,7 @@ refresh: $(VENV)/installed  ## store the outputs of the last full `make course` 
 	$(PY) -m course_tools refresh $(LESSONS)
 	$(PY) -m course_tools student
 
-release: $(VENV)/installed  ## write the student repository: make release OUT=dir [REPO=owner/name] [BRANCH=main]
+release: $(VENV)/installed node_modules/.package-lock.json  ## write the student repository: make release OUT=dir [REPO=owner/name] [BRANCH=main]
 	@test -n "$(OUT)" || { echo "usage: make release OUT=<new dir> [REPO=owner/name] [BRANCH=main]"; exit 2; }
 	$(PY) -m course_tools release "$(OUT)" $(if $(REPO),--repo $(REPO)) $(if $(BRANCH),--branch $(BRANCH))
 

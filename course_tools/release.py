@@ -2,7 +2,8 @@
 
 nbgrader's source -> release split, as files: the student notebooks (solutions stubbed, hidden
 tests removed, badges and setup cell pointing at the published student repository), the
-helpers, the data manifest with the small data files, the runtime requirements and a README.
+helpers, the data manifest with the small data files, the runtime requirements, a README, and
+the course website (`site/`) with the GitHub Pages workflow that publishes it.
 """
 from __future__ import annotations
 
@@ -68,6 +69,8 @@ def lesson_title(nb) -> str:
 def write_release(out: Path, repo: str = config.GITHUB_REPO, branch: str = config.BRANCH,
                   root: Path = config.ROOT) -> Path:
     """Write the student repository into the new folder `out`, committed on `branch`."""
+    from course_tools import site  # imported here: nbconvert, which the Gradescope image's grader lacks
+
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"{out} exists and is not an empty folder: name a new one for the release.")
     if out.resolve().is_relative_to(root.resolve() / "solutions"):
@@ -90,6 +93,9 @@ def write_release(out: Path, repo: str = config.GITHUB_REPO, branch: str = confi
             badge = config.colab_url(f"notebooks/{name}", repo, branch)
             rows.append(f"| [{lesson_title(nb)}](notebooks/{name}) | "
                         f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({badge}) |")
+        site.build(staging / "site", repo, branch, root)  # published by the workflow below
+        (staging / ".github" / "workflows").mkdir(parents=True)
+        (staging / ".github" / "workflows" / "pages.yml").write_text(site.pages_workflow(branch), encoding="utf-8")
         (staging / "README.md").write_text(README.format(rows="\n".join(rows)), encoding="utf-8")
         (staging / ".gitignore").write_text(".venv/\n__pycache__/\n.ipynb_checkpoints/\n")
         known = subprocess.run(["git", "config", "user.email"], capture_output=True).returncode == 0

@@ -20,20 +20,6 @@ def released(tmp_path_factory):
     return out
 
 
-def answer_lines(cell) -> set[str]:
-    """The lines of a cell's solution regions and hidden tests."""
-    lines, inside = set(), False
-    for line in cell.source.splitlines():
-        stripped = line.strip()
-        if stripped in (notebook.BEGIN_SOLUTION, notebook.BEGIN_HIDDEN):
-            inside = True
-        elif stripped in (notebook.END_SOLUTION, notebook.END_HIDDEN):
-            inside = False
-        elif inside and stripped:
-            lines.add(stripped)
-    return lines
-
-
 def test_the_release_is_a_committed_repository_on_its_branch(released):
     def git(*args):
         return subprocess.run(["git", "-C", str(released), *args], capture_output=True, text=True, check=True).stdout
@@ -42,7 +28,10 @@ def test_the_release_is_a_committed_repository_on_its_branch(released):
     assert git("status", "--porcelain") == ""
     tracked = set(git("ls-files").split())
     notebooks = {f"notebooks/{path.name}" for path in (ROOT / "solutions").glob("[0-9][0-9]_*.ipynb")}
-    assert tracked == set(release.RELEASED_FILES) | notebooks | {"README.md", ".gitignore"}
+    site = {path.relative_to(released).as_posix() for path in (released / "site").rglob("*") if path.is_file()}
+    assert {"site/index.html", "site/01_rnn_basics.html", "site/notebooks/01_rnn_basics.ipynb"} <= site
+    assert tracked == (set(release.RELEASED_FILES) | notebooks | site
+                       | {"README.md", ".gitignore", ".github/workflows/pages.yml"})
 
 
 def test_no_solution_code_or_hidden_test_reaches_the_release(released):
@@ -52,13 +41,15 @@ def test_no_solution_code_or_hidden_test_reaches_the_release(released):
     texts = {path: path.read_text(encoding="utf-8") for path in released.rglob("*")
              if path.is_file() and ".git" not in path.relative_to(released).parts}
     for solution in solutions:
-        secrets = set().union(*(answer_lines(cell) for cell in notebook.read(solution).cells))
+        secrets = set().union(*(notebook.secret_lines(cell) for cell in notebook.read(solution).cells))
         secrets = {line for line in secrets if len(line) > 12 and line not in visible}
         assert len(secrets) > 10, f"{solution.name}: too few answer lines to scan"
         for path, text in texts.items():
             leaked = [line for line in secrets if line in text]
             assert not leaked, f"{path.relative_to(released)} holds answers of {solution.name}: {leaked[:3]}"
     for path, text in texts.items():
+        if path == released / "site" / "instructors.html":
+            continue  # the README's instructions, which name the markers; its lines were scanned above
         for marker in (notebook.BEGIN_SOLUTION, notebook.BEGIN_HIDDEN, '"grade_id"' + ": " + '"solution'):
             assert marker not in text, f"{path.relative_to(released)}: {marker}"
 
