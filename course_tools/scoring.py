@@ -37,6 +37,7 @@ DEFAULT_MAX_OUTPUT_MB = 5.0  # outputs kept per notebook (the committed solution
 MAX_EXECUTED_MB = 64  # an executed notebook larger than this (the kernel can write it) is not read
 EXCEPTIONS = {name for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, BaseException)}
 REDACTED = "[a line that quoted the answer key was removed]"
+MAX_PROBLEM = 300  # characters of a problem sentence (it may name files the student chose)
 
 
 @dataclass
@@ -118,7 +119,7 @@ def grade_one(student: str, text: str | None, key: AnswerKey, helpers: dict[str,
         executed_text = None if ran is None else nbformat.writes(ran)
         score(result, key, nb, ran, read_handins(run.handins), run.code, run.state, limits.timeout)
     except Exception as error:  # noqa: BLE001 - the batch always completes
-        result.status, result.problem = "error", f"the grader failed on it ({type(error).__name__}: {error})"
+        result.status, result.problem = "error", f"the grader failed on it ({type(error).__name__})"
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return result, executed_text
@@ -210,7 +211,8 @@ def problem_sentence(result: Result) -> str:
     """Why a submission's status is not ok, as a sentence for the student."""
     what = {"invalid": "The submission could not be graded", "timeout": "The notebook was stopped",
             "error": "Running the notebook raised an error"}[result.status]
-    return f"{what}: {result.problem}."
+    problem = result.problem if len(result.problem) <= MAX_PROBLEM else result.problem[:MAX_PROBLEM] + "..."
+    return f"{what}: {problem}."
 
 
 def feedback_markdown(result: Result, key: AnswerKey) -> str:
