@@ -16,7 +16,7 @@ PROFILE ?= full
 LESSONS ?=
 export PATH := $(abspath $(VENV_BIN))$(PATH_SEP)$(PATH)
 
-.PHONY: course smoke test check student refresh release grade autograder clean
+.PHONY: course smoke test check student refresh release grade gradebook autograder clean
 
 $(VENV)/installed: requirements.txt requirements-runtime.txt
 	@test -x $(PY) || test -n "$(PYTHON)" || { echo "The course needs Python 3.11, 3.12 or 3.13 (python3.11 ... on PATH):" \
@@ -51,10 +51,14 @@ release: $(VENV)/installed node_modules/.package-lock.json  ## write the student
 	@test -n "$(OUT)" || { echo "usage: make release OUT=<new dir> [REPO=owner/name] [BRANCH=main]"; exit 2; }
 	$(PY) -m course_tools release "$(OUT)" $(if $(REPO),--repo $(REPO)) $(if $(BRANCH),--branch $(BRANCH))
 
-grade: $(VENV)/installed  ## grade submissions: make grade LESSON=01 SUBMISSIONS=dir OUT=dir [WORKERS=n TIMEOUT=s SCHEDULER=tcp://host:8786]
+grade: $(VENV)/installed  ## grade submissions: make grade LESSON=01 SUBMISSIONS=dir OUT=dir [ROSTER=csv ONLY=name WORKERS=n TIMEOUT=s SCHEDULER=tcp://host:8786]
 	@test -n "$(LESSON)" -a -n "$(SUBMISSIONS)" -a -n "$(OUT)" || \
-		{ echo "usage: make grade LESSON=01 SUBMISSIONS=<dir> OUT=<new dir> [WORKERS=n] [TIMEOUT=s] [SCHEDULER=tcp://host:8786]"; exit 2; }
-	$(PY) -m course_tools grade $(LESSON) "$(SUBMISSIONS)" "$(OUT)" $(if $(WORKERS),--workers $(WORKERS)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(SCHEDULER),--scheduler "$(SCHEDULER)")
+		{ echo "usage: make grade LESSON=01 SUBMISSIONS=<dir> OUT=<new dir> [ROSTER=roster.csv] [ONLY=name] [WORKERS=n] [TIMEOUT=s] [SCHEDULER=tcp://host:8786]"; exit 2; }
+	$(PY) -m course_tools grade $(LESSON) "$(SUBMISSIONS)" "$(OUT)" $(if $(ROSTER),--roster "$(ROSTER)") $(if $(ONLY),--only "$(ONLY)") $(if $(WORKERS),--workers $(WORKERS)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(SCHEDULER),--scheduler "$(SCHEDULER)")
+
+gradebook: $(VENV)/installed  ## join lessons' graded folders: make gradebook GRADED="graded01 graded02" OUT=dir
+	@test -n "$(GRADED)" -a -n "$(OUT)" || { echo "usage: make gradebook GRADED=\"<graded dir> <graded dir> ...\" OUT=<dir>"; exit 2; }
+	$(PY) -m course_tools gradebook $(GRADED) --out "$(OUT)"
 
 autograder: $(VENV)/installed  ## write a lesson's Gradescope autograder zip: make autograder LESSON=01 OUT=dir [TIMEOUT=s]
 	@test -n "$(LESSON)" -a -n "$(OUT)" || { echo "usage: make autograder LESSON=01 OUT=<dir> [TIMEOUT=s] [HIDDEN_VISIBILITY=after_published]"; exit 2; }

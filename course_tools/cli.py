@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from course_tools import autograder, config, grading, notebook, processes, release, runner, scoring
+from course_tools import autograder, config, gradebook, grading, notebook, processes, release, runner, scoring
 from course_tools.sandbox import SandboxUnavailable
 
 DEFAULT_TIMEOUT = {"full": 1800, "smoke": 600}
@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--workers", type=int, help="notebooks graded at once (default: number of cores)")
     grade.add_argument("--max-output-mb", type=float, default=scoring.DEFAULT_MAX_OUTPUT_MB,
                        help=f"outputs kept per notebook in MB (default {scoring.DEFAULT_MAX_OUTPUT_MB:g})")
+    grade.add_argument("--roster", type=Path, help="a CSV with the columns student (the submission's name), id, "
+                                                    "name, email: adds them to grades.csv and reports who is missing")
+    grade.add_argument("--only", metavar="NAME", help="regrade this one student into the existing OUT")
     grade.add_argument("--scheduler", help="a Dask scheduler's address, such as tcp://host:8786: one task per "
                                            "submission on that cluster instead of workers on this machine")
 
@@ -65,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     publish.add_argument("--repo", default=config.GITHUB_REPO,
                          help=f"GitHub owner/name the release is published at (default {config.GITHUB_REPO})")
     publish.add_argument("--branch", default=config.BRANCH, help=f"its branch (default {config.BRANCH})")
+
+    book = commands.add_parser("gradebook", help="join several lessons' graded folders into gradebook.csv and canvas.csv")
+    book.add_argument("graded", type=Path, nargs="+", help="the OUT folders of `grade`, one per lesson")
+    book.add_argument("--out", type=Path, required=True, help="the folder for gradebook.csv and canvas.csv")
 
     args = parser.parse_args(argv)
     if args.command in ("run", "grade", "autograde"):
@@ -113,7 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "grade":
             grading.grade(args.lesson, args.submissions, args.out, workers=args.workers, timeout=args.timeout,
                           memory_mb=args.memory_mb, max_output_mb=args.max_output_mb, scheduler=args.scheduler,
-                          unsandboxed=args.unsandboxed)
+                          unsandboxed=args.unsandboxed, roster=args.roster, only=args.only)
+            return 0
+        if args.command == "gradebook":
+            for path in gradebook.write_gradebook(args.graded, args.out):
+                print(f"wrote {path}")
             return 0
     except (ValueError, OSError, SandboxUnavailable) as error:  # NotebookError is a ValueError
         print(f"{args.command}: {error}", file=sys.stderr)

@@ -7,9 +7,10 @@ in), in a pool of threads here or one Dask task each on a dask.distributed clust
 with a progress line per submission (done/total, rate, time left). A submission that fails in any
 way costs only its own result. Nothing is written until every sandbox of the batch is gone; then
 everything goes into a fresh folder beside OUT, which is moved into place: the submissions and
-anything already there are never touched.
+anything already there are never touched. `--only NAME` regrades one student into an existing OUT
+the same way: a complete new copy of OUT, swapped in when done.
 
-Run `python -m course_tools grade LESSON SUBMISSIONS OUT`.
+Run `python -m course_tools grade LESSON SUBMISSIONS OUT [--roster roster.csv] [--only NAME]`.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from course_tools import config, sandbox
@@ -147,20 +148,23 @@ def spreadsheet_safe(text: str) -> str:
     return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 
-def csv_text(results: list[Result], key: AnswerKey) -> str:
+def csv_text(results: list[Result], key: AnswerKey, roster: dict[str, dict[str, str]] | None = None) -> str:
+    """grades.csv; with a roster, each student's id, name and email follow their name."""
     handle = io.StringIO()
     writer = csv.writer(handle, lineterminator="\n")
-    writer.writerow(["student", "status", "score", "max_score", *[t.grade_id for t in key.tests]])
+    who = ["id", "name", "email"] if roster is not None else []
+    writer.writerow(["student", *who, "status", "score", "max_score", *[t.grade_id for t in key.tests]])
     for r in sorted(results, key=lambda r: r.student):
-        writer.writerow([spreadsheet_safe(r.student), r.status, _points(r.score), _points(key.max_score),
-                         *[_points(r.tests[t.grade_id]) for t in key.tests]])
+        person = (roster or {}).get(r.student, {})
+        writer.writerow([spreadsheet_safe(r.student), *[spreadsheet_safe(person.get(c, "")) for c in who], r.status,
+                         _points(r.score), _points(key.max_score), *[_points(r.tests[t.grade_id]) for t in key.tests]])
     return handle.getvalue()
 
 
 def write_results(folder: Path, results: list[Result], executed: dict[str, str], names: dict[str, str],
-                  key: AnswerKey) -> list[str]:
+                  key: AnswerKey, roster: dict[str, dict[str, str]] | None = None) -> list[str]:
     """grades.csv, then each student's feedback and executed notebook; the students whose files could not be written."""
-    write_atomic(folder / "grades.csv", csv_text(results, key))
+    write_atomic(folder / "grades.csv", csv_text(results, key, roster))
     unwritten = []
     for result in results:
         name = names[result.student]
@@ -181,8 +185,9 @@ def summary(results: list[Result], key: AnswerKey, seconds: float) -> str:
             f"{mean:.2f} / {_points(key.max_score)}; status: {counts}; {seconds:.0f} s")
 
 
-def check_arguments(submissions: Path, out: Path, workers: int, limits: Limits) -> None:
-    """ValueError or FileNotFoundError, with what to do, for arguments that cannot give a good batch."""
+def check_arguments(submissions: Path, out: Path, workers: int, limits: Limits, regrade: bool = False) -> None:
+    """ValueError or FileNotFoundError, with what to do, for arguments that cannot give a good batch (`regrade`:
+    OUT must hold one)."""
     if workers < 1:
         raise ValueError(f"--workers must be at least 1 (got {workers}).")
     check_limits(limits)
@@ -192,7 +197,9 @@ def check_arguments(submissions: Path, out: Path, workers: int, limits: Limits) 
         raise ValueError("OUT must not be SUBMISSIONS or inside it (its notebooks would count as submissions).")
     if out in submissions.parents:
         raise ValueError("SUBMISSIONS must not be inside OUT (OUT is where the grades go).")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if regrade and not out.is_dir():
+        raise ValueError(f"--only regrades one student into a folder a batch wrote, and {out} is not one.")
+    if not regrade and out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"{out} exists and is not an empty folder: grading writes a new folder, "
                          "so name one that does not exist yet (nothing is overwritten).")
 
@@ -244,16 +251,72 @@ def _dask_cluster(scheduler: str, key: AnswerKey, helpers: dict[str, bytes], lim
                dask_completed, f"on the Dask cluster at {scheduler} ({joined})")
 
 
+def _previous_batch(out: Path, key: AnswerKey) -> tuple[dict, list[Result]]:
+    """(batch.json, the results) of the graded folder `out`, which must have been graded with this answer key."""
+    try:
+        batch = json.loads((out / "batch.json").read_text(encoding="utf-8"))
+        results = [Result(**row) for row in json.loads((out / "results.json").read_text(encoding="utf-8"))]
+    except (OSError, ValueError, TypeError) as error:
+        raise ValueError(f"--only regrades into a folder a batch wrote: {out} has no readable batch.json and "
+                         f"results.json ({type(error).__name__}).") from None
+    if batch.get("answer_key_sha256") != key.digest:
+        raise ValueError(f"{out} was graded with another answer key than {key.lesson}'s as it is now: regrade the "
+                         "whole class into a new folder instead, so that every student is graded alike.")
+    return batch, results
+
+
+def write_batch(folder: Path, results: list[Result], executed: dict[str, str], names: dict[str, str], key: AnswerKey,
+                texts: dict[str, str | None], roster: dict[str, dict[str, str]] | None, batch: dict) -> list[str]:
+    """Everything a batch writes into `folder`: grades, feedback, executed notebooks, results.json, batch.json, the
+    roster's copy, report.md with its figures and similarity.md. Returns the students whose files could not be written."""
+    from course_tools import gradebook, report, similarity
+
+    unwritten = write_results(folder, results, executed, names, key, roster)
+    write_atomic(folder / "results.json", json.dumps([asdict(r) for r in sorted(results, key=lambda r: r.student)],
+                                                     indent=1) + "\n")
+    write_atomic(folder / "batch.json", json.dumps(batch, indent=2) + "\n")
+    roster_lines = None
+    if roster is not None:
+        gradebook.write_roster(folder / "roster.csv", roster)
+        roster_lines = gradebook.roster_problems(roster, [r.student for r in results])
+    report.write_report(folder, results, key, batch["summary"], roster_lines)
+    written = {student: similarity.answers(text, key) for student, text in texts.items() if text is not None}
+    write_atomic(folder / "similarity.md", similarity.markdown(similarity.compare(written), key.lesson, len(texts)))
+    return unwritten
+
+
+def _move_into_place(fresh: Path, out: Path, replace: bool) -> None:
+    """Make the complete folder `fresh` the new `out`; with `replace`, the earlier batch in `out` is swapped out."""
+    if not replace:
+        if out.exists():
+            out.rmdir()  # empty, checked before grading; fails rather than replace anything that appeared since
+        fresh.rename(out)
+        return
+    previous = fresh.with_name(fresh.name.replace(".grading-", ".previous-"))
+    out.rename(previous)
+    try:
+        fresh.rename(out)
+    except OSError:
+        previous.rename(out)
+        raise
+    shutil.rmtree(previous, ignore_errors=True)
+
+
 def grade(lesson: str, submissions: Path, out: Path, workers: int | None = None, timeout: float = DEFAULT_TIMEOUT,
           memory_mb: int = DEFAULT_MEMORY_MB, max_output_mb: float = DEFAULT_MAX_OUTPUT_MB,
           solutions: Path | None = None, scheduler: str | None = None, unsandboxed: bool = False,
-          key: AnswerKey | None = None, progress=print) -> list[Result]:
-    """Grade every submission in `submissions`; write grades.csv, feedback/, executed/ and batch.json into a new `out`.
+          key: AnswerKey | None = None, roster: Path | None = None, only: str | None = None,
+          progress=print) -> list[Result]:
+    """Grade every submission in `submissions`; write grades.csv, feedback/, executed/, results.json, batch.json,
+    report.md and similarity.md into a new `out`.
 
     Submissions run in `workers` worker processes here, or with `scheduler` (a Dask scheduler's address)
     one Dask task each on that cluster; each in a sandbox unless `unsandboxed`. `key`, when given, is the
-    lesson's answer key already read.
+    lesson's answer key already read. `roster` (a CSV, see course_tools.gradebook) adds each student's id,
+    name and email. `only` regrades that one student into the existing `out` (graded with the same key):
+    the other rows stay as they were; report, similarity and summary are written again.
     """
+    from course_tools.gradebook import read_roster, roster_problems
     from course_tools.runner import select
 
     if scheduler is not None and workers is not None:
@@ -262,32 +325,40 @@ def grade(lesson: str, submissions: Path, out: Path, workers: int | None = None,
     workers = (os.cpu_count() or 1) if workers is None else workers
     limits = Limits(timeout, memory_mb, max_output_mb, thread_caps(workers))
     submissions, out = submissions.resolve(), out.resolve()
-    check_arguments(submissions, out, workers, limits)
+    check_arguments(submissions, out, workers, limits, regrade=only is not None)
     matching = select([lesson], solutions)
     if len(matching) != 1:
         raise ValueError(f"{lesson!r} names {len(matching)} lessons: {', '.join(p.stem for p in matching)}.")
     key, helpers = key or load_key(matching[0]), read_helpers()  # read once, before any kernel starts
+    batch, previous = ({}, []) if only is None else _previous_batch(out, key)
+    if roster is None and only is not None and (out / "roster.csv").is_file():
+        roster = out / "roster.csv"
+    students = read_roster(roster) if roster is not None else None
     found = find_submissions(submissions, key.lesson)
     if not found:
         raise ValueError(f"no submissions in {submissions}: expected <student>.ipynb or <student>/<notebook>.ipynb.")
+    if only is not None and only not in [student for student, _, _ in found]:
+        raise ValueError(f"no submission named {only!r} in {submissions}.")
+    texts = {student: read_submission_file(submissions, path, problem) for student, path, problem in found}
     box = None if unsandboxed or scheduler else sandbox.make()
     if unsandboxed:
         progress(f"WARNING: grading without a sandbox (--unsandboxed). {sandbox.ADVICE.split('. ', 1)[1]}")
-    names = file_names([student for student, _, _ in found])
+    if students is not None:
+        for line in roster_problems(students, list(texts)):
+            progress(f"roster: {line[2:]}")
+    names = file_names(list(texts))
     start = time.monotonic()
     out.parent.mkdir(parents=True, exist_ok=True)
     fresh = Path(tempfile.mkdtemp(prefix=f".{out.name}.grading-", dir=out.parent))
     try:
-        for folder in ("feedback", "executed"):
-            (fresh / folder).mkdir()
         pool = (_dask_cluster(scheduler, key, helpers, limits, not unsandboxed) if scheduler
                 else _local_pool(workers, key, helpers, limits, box))
+        graded = [only] if only is not None else list(texts)
         results, executed = [], {}
         with pool as (submit, completed, where):
-            progress(f"grading {len(found)} submission(s) of {key.lesson} {where}, {timeout:g} s and {memory_mb} MB "
+            progress(f"grading {len(graded)} submission(s) of {key.lesson} {where}, {timeout:g} s and {memory_mb} MB "
                      f"each, {'unsandboxed' if unsandboxed else 'each in a sandbox'}")
-            futures = {submit(student, *read_submission_file(submissions, path, problem)): student
-                       for student, path, problem in found}
+            futures = {submit(student, *texts[student]): student for student in graded}
             for future in completed(futures):
                 student = futures[future]
                 try:
@@ -298,22 +369,31 @@ def grade(lesson: str, submissions: Path, out: Path, workers: int | None = None,
                 results.append(result)
                 if notebook_text is not None:
                     executed[student] = notebook_text
-                progress(f"  {progress_line(len(results), len(found), time.monotonic() - start)} {student}: "
+                progress(f"  {progress_line(len(results), len(graded), time.monotonic() - start)} {student}: "
                          f"{result.status}, {_points(result.score)} / {_points(key.max_score)}"
                          f"{f' ({result.problem})' if result.problem else ''}")
         # Every sandbox of the batch is gone: only now is anything written.
-        unwritten = write_results(fresh, results, executed, names, key)
-        batch = {"lesson": key.lesson, "answer_key_sha256": key.digest, "helpers_sha256": digest(helpers),
-                 "sandbox": "none (--unsandboxed)" if unsandboxed else "bubblewrap, one per submission",
-                 "submissions": len(results), "seconds": round(time.monotonic() - start, 1)}
-        write_atomic(fresh / "batch.json", json.dumps(batch, indent=2) + "\n")
-        if out.exists():
-            out.rmdir()  # empty, checked above; fails rather than replace anything that appeared since
-        fresh.rename(out)
+        if only is None:
+            for folder in ("feedback", "executed"):
+                (fresh / folder).mkdir()
+            batch = {"lesson": key.lesson, "answer_key_sha256": key.digest, "helpers_sha256": digest(helpers),
+                     "sandbox": "none (--unsandboxed)" if unsandboxed else "bubblewrap, one per submission",
+                     "seconds": round(time.monotonic() - start, 1)}
+        else:
+            shutil.copytree(out, fresh, dirs_exist_ok=True)
+            (fresh / "executed" / f"{names[only]}.ipynb").unlink(missing_ok=True)
+            batch["regraded"] = [*batch.get("regraded", []), only]
+            results = [r for r in previous if r.student != only] + results
+        batch["submissions"] = len(results)
+        batch["summary"] = summary(results, key, batch["seconds"])
+        unwritten = write_batch(fresh, results, executed, names, key, {s: texts[s][0] for s in texts}, students,
+                                batch)
+        _move_into_place(fresh, out, replace=only is not None)
     finally:
         shutil.rmtree(fresh, ignore_errors=True)
-    progress(summary(results, key, time.monotonic() - start))
-    progress(f"wrote {out / 'grades.csv'}, {out / 'feedback'}/, {out / 'executed'}/, {out / 'batch.json'}")
+    progress(batch["summary"])
+    progress(f"wrote {out / 'grades.csv'}, {out / 'report.md'}, {out / 'similarity.md'}, {out / 'feedback'}/, "
+             f"{out / 'executed'}/, {out / 'batch.json'}")
     if unwritten:
         raise OSError(f"the feedback of {len(unwritten)} student(s) could not be written: {'; '.join(unwritten)}")
     return results

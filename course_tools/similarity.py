@@ -69,10 +69,13 @@ def _side_by_side(first: str, second: str) -> list[tuple[str, str]]:
 
 def compare(written: dict[str, str]) -> list[Pair]:
     """Every pair of students with an answer, most similar first."""
+    codes = {student: code for student, code in sorted(written.items()) if code.strip()}
+    if len(codes) < 2:
+        return []  # one submission (as on Gradescope): nothing to compare, and copydetect is not needed
     from copydetect import CodeFingerprint, compare_files
 
     prints = {student: CodeFingerprint("answer.py", K, 1, fp=io.StringIO(code), language="python")
-              for student, code in sorted(written.items()) if code.strip()}
+              for student, code in codes.items()}
     prints = {student: fingerprint for student, fingerprint in prints.items() if fingerprint.hashes}
     pairs = []
     for first, second in combinations(prints, 2):
