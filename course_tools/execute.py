@@ -50,10 +50,10 @@ def data_folders() -> list[Path]:
     return [Path(p).resolve() for p in (os.environ.get("COURSE_DATA_DIR"), cache_folder()) if p and Path(p).is_dir()]
 
 
-def execute(prepared: Path, executed: Path, work: Path, *, profile: str, timeout: float, workers: Workers, helpers: Path,
-            allow_errors: bool = False, sandbox: Sandbox | None = None, memory_mb: int | None = None, max_output_mb: float | None = None,
-            threads: dict | None = None, figures_inline: bool = False, record_timing: bool = False,
-            heartbeat=None) -> Execution:
+def execute(prepared: Path, executed: Path, work: Path, *, profile: str, timeout: float, workers: Workers,
+            helpers: Path, allow_errors: bool = False, sandbox: Sandbox | None = None, memory_mb: int | None = None,
+            max_output_mb: float | None = None, threads: dict | None = None, figures_inline: bool = False,
+            record_timing: bool = False, heartbeat=None) -> Execution:
     """Run `prepared` into `executed` (both in `work` when sandboxed) with the course helpers in `helpers`."""
     work.mkdir(parents=True, exist_ok=True)
     execution = Execution(None, {}, 0.0, work)

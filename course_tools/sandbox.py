@@ -12,7 +12,6 @@ every process in the namespace: nothing the submission started outlives its grad
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
 import subprocess
 import sys
@@ -92,6 +91,8 @@ def make() -> Sandbox:
         raise SandboxUnavailable(f"bubblewrap (bwrap) was not found on this machine. {ADVICE}")
     sandbox = Sandbox(bwrap)
     if os.geteuid() == 0:
+        import pwd  # imported here: Unix only, and the course runner imports this module on every system
+
         name = os.environ.get(USER_ENV, "nobody")
         try:
             user = pwd.getpwnam(name)
