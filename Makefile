@@ -54,7 +54,7 @@ release: $(VENV)/installed node_modules/.package-lock.json  ## write the student
 grade: $(VENV)/installed  ## grade submissions: make grade LESSON=01 SUBMISSIONS=dir OUT=dir [ROSTER=csv ONLY=name WORKERS=n TIMEOUT=s SCHEDULER=tcp://host:8786]
 	@test -n "$(LESSON)" -a -n "$(SUBMISSIONS)" -a -n "$(OUT)" || \
 		{ echo "usage: make grade LESSON=01 SUBMISSIONS=<dir> OUT=<new dir> [ROSTER=roster.csv] [ONLY=name] [WORKERS=n] [TIMEOUT=s] [SCHEDULER=tcp://host:8786]"; exit 2; }
-	$(PY) -m course_tools grade $(LESSON) "$(SUBMISSIONS)" "$(OUT)" $(if $(ROSTER),--roster "$(ROSTER)") $(if $(ONLY),--only "$(ONLY)") $(if $(WORKERS),--workers $(WORKERS)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(SCHEDULER),--scheduler "$(SCHEDULER)")
+	$(PY) -m course_tools grade $(LESSON) "$(SUBMISSIONS)" "$(OUT)" $(if $(WORKERS),--workers $(WORKERS)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(SCHEDULER),--scheduler "$(SCHEDULER)") $(if $(ROSTER),--roster "$(ROSTER)") $(if $(ONLY),--only "$(ONLY)")
 
 gradebook: $(VENV)/installed  ## join lessons' graded folders: make gradebook GRADED="graded01 graded02" OUT=dir
 	@test -n "$(GRADED)" -a -n "$(OUT)" || { echo "usage: make gradebook GRADED=\"<graded dir> <graded dir> ...\" OUT=<dir>"; exit 2; }

@@ -21,7 +21,6 @@ RELEASED_FILES = (
     "course_tools/install_missing.py",
     "course_tools/handin.py",
     "data/manifest.json",
-    "data/README.md",
     "data/sunspots_monthly.dat",
 )
 # Who commits the release when git knows no identity here.
@@ -33,16 +32,21 @@ README = """# Sequence models with TensorFlow/Keras: student notebooks
 Five lessons, in order. Each runs top to bottom in Google Colab or on your own machine;
 fill in the exercises, and the check after each one tells you what is right or wrong.
 
-| lesson | open |
-|---|---|
+| lesson | open | laptop CPU, 2 cores | Colab |
+|---|---|---|---|
 {rows}
+
+Times are for a whole run with the default settings, measured on a 2-core CPU; Colab's free CPU
+runtime has 2 cores too, and a run on a Colab GPU has not been timed yet. Lesson 05 needs a free Kaggle account
+(see "Where the data comes from").
 
 ## In Colab
 Click a lesson's badge. The notebook's first cell (setup) fetches this repository next to the
-notebook and installs only the packages Colab lacks; Colab keeps its own TensorFlow. Files a
-lesson writes (lesson 05's `submission.csv` and saved model) go to `build/runs/` in the course
-folder, in Colab `/content/sequence-models-course/build/runs/`: download them from the file
-browser on the left before the runtime is recycled.
+notebook and installs only the packages Colab lacks; Colab keeps its own TensorFlow. To keep your
+work, choose File > Save a copy in Drive first. Files a lesson writes (lesson 05's `submission.csv`
+and saved model) go to `build/runs/` in the course folder, in Colab
+`/content/sequence-models-course/build/runs/`: download them from the file browser on the left before
+the runtime is recycled.
 
 ## On your own machine
 With Python 3.11, 3.12 or 3.13:
@@ -53,12 +57,70 @@ python -m venv .venv
 .venv/bin/jupyter lab
 ```
 
+## Handing in
+1. Run the whole notebook from the top (Colab: Runtime > Restart session and run all; JupyterLab:
+   Kernel > Restart Kernel and Run All Cells) and fix what any check reports: the grader runs the
+   same checks, and more of its own on other inputs.
+2. Download the notebook. In Colab: File > Download > Download .ipynb. Locally: save it (Ctrl+S or
+   Cmd+S); the file is `notebooks/NN_name.ipynb`.
+3. Hand in that `.ipynb` file, named as it is (for example `01_rnn_basics.ipynb`).
+
+The grader runs your notebook again from a fresh start, on small sizes, and reads only what your
+exercise code computes: outputs you saw are not graded, and a notebook that stops with an error
+loses the points of every check after it. Please:
+- write your code in the exercise cells, where `# YOUR CODE HERE` and `raise NotImplementedError()`
+  stand, and keep the names the exercise asks for;
+- do not edit the setup cell (the first code cell), the parameters cell (`PROFILE = ...`) or the
+  check cells after each exercise: the grader puts back the original of each, so changes there
+  are lost;
+- leave `PROFILE = "full"` as it is: the grader chooses its own (small) sizes.
+
 ## Where the data comes from
-See `data/README.md`: monthly sunspots ship in `data/`; IMDB reviews are downloaded from their
-public address on first use and verified by checksum; the digits come with scikit-learn; the
-disaster tweets of lesson 05 come from Kaggle, which needs a login (the lesson says what to do).
-Set `COURSE_DATA_DIR` to a folder that already holds the files to work offline.
+See `data/README.md`: monthly sunspots ship in `data/`; IMDB reviews are downloaded on first use;
+the digits come with scikit-learn; the disaster tweets of lesson 05 come from Kaggle, which needs
+an account.
 """
+
+DATA_README = """# Course data
+
+The lessons find their data themselves; nothing here needs to be downloaded by hand, except for
+lesson 05 when Kaggle cannot be reached for you. Every file is checked against the checksum in
+`manifest.json`, wherever it comes from.
+
+| data | lesson | where it comes from |
+|---|---|---|
+| monthly sunspots | 01, 03 | in this folder (`sunspots_monthly.dat`, public domain, from NOAA by way of statsmodels) |
+| IMDB reviews (Maas et al. 2011) | 02 | downloaded from Stanford (84 MB) the first time, then kept in `~/.cache/seqcourse/` |
+| handwritten digits | 04 | scikit-learn's `load_digits` |
+| disaster tweets | 05 | Kaggle's competition "Natural Language Processing with Disaster Tweets" (`nlp-getting-started`) |
+
+Lesson 05, step by step:
+1. Make a free account at kaggle.com, open
+   https://www.kaggle.com/competitions/nlp-getting-started/rules and accept the rules.
+2. Either give the lesson your API token (kaggle.com > Settings > API > Create New Token): in Colab
+   add `KAGGLE_USERNAME` and `KAGGLE_KEY` as secrets (the key icon on the left); on your own machine
+   save the token as `~/.kaggle/kaggle.json`. The lesson then downloads the tweets itself.
+3. Or download them from the competition's Data tab (Download All gives `nlp-getting-started.zip`):
+   in Colab, upload `train.csv`, `test.csv` and `sample_submission.csv` from that zip when the lesson
+   asks; on your own machine, put those three files in `~/.cache/seqcourse/disaster_tweets/`.
+
+To work offline, put the files in a folder laid out like the cache (`imdb/aclImdb_v1.tar.gz`,
+`disaster_tweets/train.csv`, ...) and set the environment variable `COURSE_DATA_DIR` to it.
+"""
+
+
+def lesson_times(root: Path) -> dict[int, tuple[str, str]]:
+    """Each lesson's measured run time on a 2-core CPU and on Colab, from the course table of the main README."""
+    lines = [line for line in (root / "README.md").read_text(encoding="utf-8").splitlines() if line.startswith("| ")]
+    header = next(line for line in lines if "CPU, 2 cores" in line)
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    cpu, colab = columns.index("CPU, 2 cores (measured)"), columns.index("Colab GPU")
+    times = {}
+    for line in lines[lines.index(header) + 1:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[0].isdigit():
+            times[int(cells[0])] = (cells[cpu].split(" (")[0], cells[colab])
+    return times
 
 
 def lesson_title(nb) -> str:
@@ -87,17 +149,20 @@ def write_release(out: Path, repo: str = config.GITHUB_REPO, branch: str = confi
             (staging / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(root / relative, staging / relative)
         (staging / "notebooks").mkdir()
-        rows = []
+        rows, times = [], lesson_times(root)
         for name, nb in notebooks.items():
             notebook.write(nb, staging / "notebooks" / name)
             badge = config.colab_url(f"notebooks/{name}", repo, branch)
+            cpu, colab = times.get(int(name[:2]), ("not measured", "not measured"))
             rows.append(f"| [{lesson_title(nb)}](notebooks/{name}) | "
-                        f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({badge}) |")
+                        f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({badge}) | "
+                        f"{cpu} | {colab} |")
         site.build(staging / "site", repo, branch, root)  # published by the workflow below
         (staging / ".github" / "workflows").mkdir(parents=True)
         (staging / ".github" / "workflows" / "pages.yml").write_text(site.pages_workflow(branch), encoding="utf-8")
         (staging / "README.md").write_text(README.format(rows="\n".join(rows)), encoding="utf-8")
-        (staging / ".gitignore").write_text(".venv/\n__pycache__/\n.ipynb_checkpoints/\n")
+        (staging / "data" / "README.md").write_text(DATA_README, encoding="utf-8")
+        (staging / ".gitignore").write_text(".venv/\n__pycache__/\n.ipynb_checkpoints/\nbuild/\n")
         known = subprocess.run(["git", "config", "user.email"], capture_output=True).returncode == 0
         environment = os.environ if known else {**COMMITTER, **os.environ}
         for command in (["init", "--quiet", "--initial-branch", branch], ["add", "--all"],

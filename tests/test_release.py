@@ -31,7 +31,18 @@ def test_the_release_is_a_committed_repository_on_its_branch(released):
     site = {path.relative_to(released).as_posix() for path in (released / "site").rglob("*") if path.is_file()}
     assert {"site/index.html", "site/01_rnn_basics.html", "site/notebooks/01_rnn_basics.ipynb"} <= site
     assert tracked == (set(release.RELEASED_FILES) | notebooks | site
-                       | {"README.md", ".gitignore", ".github/workflows/pages.yml"})
+                       | {"README.md", ".gitignore", ".github/workflows/pages.yml", "data/README.md"})
+
+
+def test_students_are_told_how_to_hand_in_and_what_each_lesson_needs(released):
+    readme = (released / "README.md").read_text()
+    for told in ("File > Download > Download .ipynb", "do not edit the setup cell", "leave `PROFILE = \"full\"`",
+                 "check cells after each exercise", "Kaggle account", "| 1.3 min | not measured |"):
+        assert told in readme, told
+    assert len([line for line in readme.splitlines() if "colab-badge.svg" in line and " min |" in line]) == 5
+    data = (released / "data" / "README.md").read_text()
+    assert "nlp-getting-started.zip" in data and "COURSE_DATA_DIR" in data and "CI" not in data.split()
+    assert "build/" in (released / ".gitignore").read_text().split()
 
 
 def test_no_solution_code_or_hidden_test_reaches_the_release(released):
