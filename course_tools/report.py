@@ -16,7 +16,7 @@ COMMONEST = 3  # failure messages shown per test
 SLOWEST = 5  # submissions shown by grading time
 
 
-def _cell(text: str) -> str:
+def table_cell(text: str) -> str:
     """Text safe in a Markdown table cell."""
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "'").replace("\n", " ")
 
@@ -62,14 +62,14 @@ def write_report(folder: Path, results: list[Result], key: AnswerKey, summary: s
     for test in key.tests:
         passed = sum(r.feedback[test.grade_id] == "" for r in results)
         failures = Counter(r.feedback[test.grade_id] for r in results if r.feedback[test.grade_id])
-        common = "; ".join(f"{_cell(message)} ({count})" for message, count in failures.most_common(COMMONEST))
+        common = "; ".join(f"{table_cell(message)} ({count})" for message, count in failures.most_common(COMMONEST))
         lines.append(f"| `{test.grade_id}` | {_points(test.points)} | {passed} / {len(results)} | "
                      f"{passed / len(results):.0%} | {common} |")
     lines += ["", "![pass rate per test](figures/pass_rate.png)", "", "## Why runs did not finish cleanly", ""]
     problems = Counter(r.problem for r in results if r.problem)
-    lines += ([f"- {_cell(problem)} ({count})" for problem, count in problems.most_common()] or ["None."])
+    lines += ([f"- {table_cell(problem)} ({count})" for problem, count in problems.most_common()] or ["None."])
     lines += ["", "## Slowest submissions", "", "| student | status | seconds |", "|---|---|---:|"]
-    lines += [f"| {_cell(r.student)} | {r.status} | {r.seconds:g} |"
+    lines += [f"| {table_cell(r.student)} | {r.status} | {r.seconds:g} |"
               for r in sorted(results, key=lambda r: (-r.seconds, r.student))[:SLOWEST]]
     if roster_lines is not None:
         lines += ["", "## Roster", "", *(roster_lines or ["Every submission matched a student, and every student submitted."])]

@@ -19,6 +19,7 @@ from itertools import combinations
 
 from course_tools.notebook import BEGIN_SOLUTION, student_source
 from course_tools.rebuild import AnswerKey, InvalidSubmission, anchor, pair_gaps, read_submission
+from course_tools.report import table_cell
 
 K = 15  # characters of normalised code in a fingerprint (about one short statement)
 THRESHOLD = 0.6  # pairs at or above it are flagged: independent correct demo answers reach 0.47, copies 1
@@ -92,10 +93,6 @@ def _fenced(text: str) -> str:
     return f"{fence}text\n{text}\n{fence}"
 
 
-def _cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "'").replace("\n", " ")
-
-
 def markdown(pairs: list[Pair], lesson: str, students: int) -> str:
     """The similarity report: the most similar pairs, flagged ones with their matching lines side by side."""
     flagged = [p for p in pairs if p.similarity >= THRESHOLD]
@@ -104,12 +101,12 @@ def markdown(pairs: list[Pair], lesson: str, students: int) -> str:
              f"{len(flagged)} pair(s) at or above the threshold {THRESHOLD:g}. A high similarity is a reason to read "
              "both notebooks, not a finding: short exercises leave little room to differ.", "",
              "| rank | student | student | similarity | flagged |", "|---:|---|---|---:|---|"]
-    lines += [f"| {rank} | {_cell(p.first)} | {_cell(p.second)} | {p.similarity:.2f} | "
+    lines += [f"| {rank} | {table_cell(p.first)} | {table_cell(p.second)} | {p.similarity:.2f} | "
               f"{'yes' if p.similarity >= THRESHOLD else ''} |" for rank, p in enumerate(pairs[:SHOWN], 1)]
     for rank, pair in enumerate(flagged[:SHOWN], 1):
         width = max((len(a) for a, _ in pair.lines), default=0)
         rows = "\n".join(f"{a.ljust(width)}  |  {b}" for a, b in pair.lines)
-        lines += ["", f"## {rank}. {_cell(pair.first)} and {_cell(pair.second)}: {pair.similarity:.2f}", "",
-                  f"Matching lines ({_cell(pair.first)} left, {_cell(pair.second)} right):", "",
+        lines += ["", f"## {rank}. {table_cell(pair.first)} and {table_cell(pair.second)}: {pair.similarity:.2f}", "",
+                  f"Matching lines ({table_cell(pair.first)} left, {table_cell(pair.second)} right):", "",
                   _fenced(rows or "(no whole line in common)")]
     return "\n".join(lines) + "\n"
