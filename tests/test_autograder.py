@@ -91,7 +91,8 @@ def test_the_zip_of_lesson_01_has_what_gradescope_runs(tmp_path):
     assert path.name == "01_rnn_basics-autograder.zip"
     assert {"setup.sh", "run_autograder", "model_utils.py", "requirements-runtime.txt", "course_tools/worker.py",
             "course_tools/grading.py", "data/sunspots_monthly.dat", "solutions/01_rnn_basics.ipynb"} <= names
-    assert not any(n.startswith("solutions/") and n != "solutions/01_rnn_basics.ipynb" for n in names)
+    assert {n for n in names if n.startswith("solutions/")} == {"solutions/01_rnn_basics.ipynb",
+                                                                "solutions/01_rnn_basics.reference.json"}
     assert modes["setup.sh"] & 0o111 and modes["run_autograder"] & 0o111
     assert requirements.splitlines()[0] == "-r requirements-runtime.txt" and "papermill==" in requirements
     assert "autograde 01_rnn_basics" in run and "--hidden-visibility after_published" in run
