@@ -122,7 +122,7 @@ get_ipython().events.register("pre_run_cell", _solve)
 RIGHT = {"square of -2": 4, "square of 1.5": 2.25, "cube of -1": -1, "cube of 0.5": 0.125}
 reached = set()
 batch = os.path.dirname(os.path.dirname(os.path.dirname(os.environ.get("COURSE_HANDIN_FILE", "/nowhere/x/y/z"))))
-deadline = time.time() + 12
+deadline = time.time() + 8
 while time.time() < deadline:
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -356,12 +356,14 @@ def test_file_names_are_graded_and_neutralised_for_spreadsheets(attacked):
 
 
 def test_every_attack_fails_through_run_autograder(attacked):
-    """Gradescope grades one submission at a time: each attack alone, its results.json as it is and 3 s later."""
+    """Gradescope grades one submission at a time: each attack that could act differently there (on results.json,
+    /autograder/source, a linked submission) alone, its results.json as it is and 3 s later."""
     root, key = attacked["gradescope"], rebuild.load_key(attacked["solution"])
     for path in sorted(attacked["subs"].iterdir()):
         student = grading.student_name(path.stem)
-        if student.startswith("00_"):
-            continue  # needs two submissions at once, which Gradescope never runs
+        if student.startswith("00_") or student in ("killer", "network") or path.suffix != ".ipynb" \
+                or not student.isidentifier():
+            continue  # two at once (Gradescope grades one), or no different there from the batch above
         if path.is_symlink():
             results = run_gradescope(root, "linked.ipynb", link_to=root / "source" / "solutions" / "00_demo.ipynb")
         else:
