@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import http.client
 import importlib.util
+import io
 import json
 import math
 import os
@@ -19,6 +20,7 @@ import tarfile
 import tempfile
 import urllib.request
 import warnings
+import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -433,7 +435,8 @@ def fetch_disaster_tweets() -> None:
             ) from error
         print(f"kagglehub could not fetch the tweets ({reason}). Either add KAGGLE_USERNAME and KAGGLE_KEY "
               f"as Colab secrets, accept the rules at {rules} and run this cell again, or upload "
-              "train.csv, test.csv and sample_submission.csv from the competition's Data tab now.")
+              "the competition's zip (Download all on its Data tab), or train.csv, test.csv and "
+              "sample_submission.csv, now.")
         folder = _colab_upload()
     manifest = load_manifest()
     for part in TWEET_PARTS:
@@ -455,12 +458,19 @@ def fetch_disaster_tweets() -> None:
 
 
 def _colab_upload() -> Path:
-    """Files the user uploads in Colab, in a new temporary folder."""
+    """Files the user uploads in Colab, in a new temporary folder; the CSV files of an uploaded zip (Kaggle's
+    download, nlp-getting-started.zip) are taken out of it."""
     from google.colab import files
 
     folder = Path(tempfile.mkdtemp(prefix="tweets-"))
     for name, content in files.upload().items():
-        (folder / Path(name).name).write_bytes(content)
+        if name.lower().endswith(".zip"):
+            with zipfile.ZipFile(io.BytesIO(content)) as archive:
+                for member in archive.namelist():
+                    if member.endswith(".csv"):
+                        (folder / Path(member).name).write_bytes(archive.read(member))
+        else:
+            (folder / Path(name).name).write_bytes(content)
     return folder
 
 

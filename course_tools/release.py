@@ -101,8 +101,8 @@ Lesson 05, step by step:
    add `KAGGLE_USERNAME` and `KAGGLE_KEY` as secrets (the key icon on the left); on your own machine
    save the token as `~/.kaggle/kaggle.json`. The lesson then downloads the tweets itself.
 3. Or download them from the competition's Data tab (Download All gives `nlp-getting-started.zip`):
-   in Colab, upload `train.csv`, `test.csv` and `sample_submission.csv` from that zip when the lesson
-   asks; on your own machine, put those three files in `~/.cache/seqcourse/disaster_tweets/`.
+   in Colab, upload that zip as it is (or the three CSV files in it) when the lesson asks; on your own
+   machine, put `train.csv`, `test.csv` and `sample_submission.csv` in `~/.cache/seqcourse/disaster_tweets/`.
 
 To work offline, put the files in a folder laid out like the cache (`imdb/aclImdb_v1.tar.gz`,
 `disaster_tweets/train.csv`, ...) and set the environment variable `COURSE_DATA_DIR` to it.

@@ -1,5 +1,6 @@
 """The data resolver: data directory, cache, verified atomic download, clear errors."""
 import hashlib
+import io
 import http.server
 import json
 import os
@@ -7,6 +8,7 @@ import socket
 import sys
 import threading
 import types
+import zipfile
 
 import pytest
 
@@ -235,3 +237,17 @@ def test_in_colab_an_upload_is_the_fallback(tweet_files, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "google.colab", colab)
     train, _, _ = mu.load_disaster_tweets()
     assert len(train) == 1 and "upload" in capsys.readouterr().out
+
+
+def test_in_colab_kaggles_zip_can_be_uploaded_as_downloaded(tweet_files, monkeypatch):
+    def refuse(handle):
+        raise PermissionError("not signed in")
+    fake_kagglehub(monkeypatch, refuse)
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for part in mu.TWEET_PARTS:
+            zipped.write(tweet_files / f"{part}.csv", f"{part}.csv")
+    colab = types.SimpleNamespace(files=types.SimpleNamespace(upload=lambda: {"nlp-getting-started.zip": archive.getvalue()}))
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    train, test, _ = mu.load_disaster_tweets()
+    assert len(train) == 1 and list(test.columns) == ["id", "test"]
