@@ -283,3 +283,15 @@ def test_a_wrong_answer_gets_the_message_written_in_the_key(key):
     assert result.tests == {"rnn-forward-check": 0.0, "rnn-shape-check": 2.0}
     check = next(c for c in key.tests[0].checks if c.name == "rnn_forward first step")
     assert result.feedback["rnn-forward-check"] == check.message
+
+
+def test_without_a_sandbox_grading_refuses_to_start_and_says_what_unsandboxed_allows(tmp_path, capsys, monkeypatch):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "alice.ipynb").write_text("{}")
+    monkeypatch.setattr("course_tools.sandbox.shutil.which", lambda name: None)  # no bubblewrap here
+    assert cli.main(["grade", "01", str(subs), str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert "bubblewrap (bwrap) was not found" in error and "--unsandboxed" in error
+    assert "can read the answer key and other submissions" in error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["subs"]
