@@ -29,7 +29,7 @@ COMMITTER = {"GIT_AUTHOR_NAME": "Sequence models course", "GIT_AUTHOR_EMAIL": "c
 
 README = """# Sequence models with TensorFlow/Keras: student notebooks
 
-Five lessons, in order. Each runs top to bottom in Google Colab or on your own machine;
+The lessons, in order. Each runs top to bottom in Google Colab or on your own machine;
 fill in the exercises, and the check after each one tells you what is right or wrong.
 
 | lesson | open | laptop CPU, 2 cores | Colab |
@@ -90,7 +90,7 @@ lesson 05 when Kaggle cannot be reached for you. Every file is checked against t
 | data | lesson | where it comes from |
 |---|---|---|
 | monthly sunspots | 01, 03 | in this folder (`sunspots_monthly.dat`, public domain, from NOAA by way of statsmodels) |
-| IMDB reviews (Maas et al. 2011) | 02 | downloaded from Stanford (84 MB) the first time, then kept in `~/.cache/seqcourse/` |
+| IMDB reviews (Maas et al. 2011) | 02, 06 | downloaded from Stanford (84 MB) the first time, then kept in `~/.cache/seqcourse/` |
 | handwritten digits | 04 | scikit-learn's `load_digits` |
 | disaster tweets | 05 | Kaggle's competition "Natural Language Processing with Disaster Tweets" (`nlp-getting-started`) |
 
