@@ -295,3 +295,11 @@ def test_without_a_sandbox_grading_refuses_to_start_and_says_what_unsandboxed_al
     assert "bubblewrap (bwrap) was not found" in error and "--unsandboxed" in error
     assert "can read the answer key and other submissions" in error
     assert sorted(p.name for p in tmp_path.iterdir()) == ["subs"]
+
+
+def test_a_feedback_line_that_quotes_the_key_is_replaced(key):
+    """Defence in depth: a student's name (a file name, theirs to choose) that holds a hidden test's line."""
+    from course_tools.scoring import REDACTED, blank_result, feedback_markdown
+    hidden = next(line for line in sorted(key.secret_lines) if "hand_in" in line)
+    text = feedback_markdown(blank_result(f"x {hidden}", key), key)
+    assert hidden not in text and REDACTED in text
