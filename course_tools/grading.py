@@ -33,10 +33,9 @@ from course_tools.files import write_atomic
 from course_tools.processes import Workers, thread_caps
 from course_tools.rebuild import AnswerKey, load_key
 from course_tools.sandbox import Sandbox, SandboxUnavailable
-from course_tools.scoring import (DEFAULT_MAX_OUTPUT_MB, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, Limits, Result, _points,
-                                  blank_result, check_limits, feedback_markdown, grade_one)
+from course_tools.scoring import (DEFAULT_MAX_OUTPUT_MB, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, STATUSES, Limits, Result,
+                                  blank_result, check_limits, feedback_markdown, grade_one, points_text)
 
-STATUSES = ("ok", "error", "timeout", "invalid")
 CONNECT_TIMEOUT = 20  # seconds to reach a Dask scheduler
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet reads such a cell as a formula (OWASP)
 
@@ -157,7 +156,7 @@ def csv_text(results: list[Result], key: AnswerKey, roster: dict[str, dict[str, 
     for r in sorted(results, key=lambda r: r.student):
         person = (roster or {}).get(r.student, {})
         writer.writerow([spreadsheet_safe(r.student), *[spreadsheet_safe(person.get(c, "")) for c in who], r.status,
-                         _points(r.score), _points(key.max_score), *[_points(r.tests[t.grade_id]) for t in key.tests]])
+                         points_text(r.score), points_text(key.max_score), *[points_text(r.tests[t.grade_id]) for t in key.tests]])
     return handle.getvalue()
 
 
@@ -182,7 +181,7 @@ def summary(results: list[Result], key: AnswerKey, seconds: float) -> str:
     counts = ", ".join(f"{s} {sum(r.status == s for r in results)}" for s in STATUSES)
     mean = sum(r.score for r in results) / len(results) if results else 0.0
     return (f"{key.lesson}: {len(results)} submission(s), {len(graded)} executed, mean score "
-            f"{mean:.2f} / {_points(key.max_score)}; status: {counts}; {seconds:.0f} s")
+            f"{mean:.2f} / {points_text(key.max_score)}; status: {counts}; {seconds:.0f} s")
 
 
 def check_arguments(submissions: Path, out: Path, workers: int, limits: Limits, regrade: bool = False) -> None:
@@ -370,7 +369,7 @@ def grade(lesson: str, submissions: Path, out: Path, workers: int | None = None,
                 if notebook_text is not None:
                     executed[student] = notebook_text
                 progress(f"  {progress_line(len(results), len(graded), time.monotonic() - start)} {student}: "
-                         f"{result.status}, {_points(result.score)} / {_points(key.max_score)}"
+                         f"{result.status}, {points_text(result.score)} / {points_text(key.max_score)}"
                          f"{f' ({result.problem})' if result.problem else ''}")
         # Every sandbox of the batch is gone: only now is anything written.
         if only is None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from course_tools.files import write_atomic
 from course_tools.rebuild import AnswerKey
-from course_tools.scoring import Result, _points
+from course_tools.scoring import STATUSES, Result, points_text
 
 COMMONEST = 3  # failure messages shown per test
 SLOWEST = 5  # submissions shown by grading time
@@ -31,7 +31,7 @@ def _figures(folder: Path, results: list[Result], key: AnswerKey, statuses: Coun
     figure, axis = plt.subplots(figsize=(6, 3.5))
     axis.hist([r.score for r in results], bins=max(1, min(20, int(key.max_score) + 1)), range=(0, key.max_score),
               color="tab:blue", edgecolor="white")
-    axis.set(title=f"{key.lesson}: scores", xlabel=f"score (of {_points(key.max_score)})", ylabel="submissions")
+    axis.set(title=f"{key.lesson}: scores", xlabel=f"score (of {points_text(key.max_score)})", ylabel="submissions")
     figure.tight_layout()
     figure.savefig(folder / "scores.png", dpi=100)
     figure, axis = plt.subplots(figsize=(6, 0.6 + 0.4 * len(key.tests)))
@@ -51,7 +51,7 @@ def _figures(folder: Path, results: list[Result], key: AnswerKey, statuses: Coun
 def write_report(folder: Path, results: list[Result], key: AnswerKey, summary: str,
                  roster_lines: list[str] | None = None) -> None:
     """Write `folder`/report.md and `folder`/figures/*.png for a batch's results."""
-    statuses = Counter({status: 0 for status in ("ok", "error", "timeout", "invalid")})
+    statuses = Counter({status: 0 for status in STATUSES})
     statuses.update(r.status for r in results)
     lines = [f"# {key.lesson}: class report", "", summary, "",
              "![score distribution](figures/scores.png)", "",
@@ -63,7 +63,7 @@ def write_report(folder: Path, results: list[Result], key: AnswerKey, summary: s
         passed = sum(r.feedback[test.grade_id] == "" for r in results)
         failures = Counter(r.feedback[test.grade_id] for r in results if r.feedback[test.grade_id])
         common = "; ".join(f"{table_cell(message)} ({count})" for message, count in failures.most_common(COMMONEST))
-        lines.append(f"| `{test.grade_id}` | {_points(test.points)} | {passed} / {len(results)} | "
+        lines.append(f"| `{test.grade_id}` | {points_text(test.points)} | {passed} / {len(results)} | "
                      f"{passed / len(results):.0%} | {common} |")
     lines += ["", "![pass rate per test](figures/pass_rate.png)", "", "## Why runs did not finish cleanly", ""]
     problems = Counter(r.problem for r in results if r.problem)

@@ -30,6 +30,7 @@ from course_tools.sandbox import Sandbox
 from course_tools.worker import EXIT_KERNEL_DIED
 
 PROFILE = "smoke"
+STATUSES = ("ok", "error", "timeout", "invalid")  # how a submission's grading ended, see the README
 DEFAULT_TIMEOUT = 300  # seconds per submission; lesson 01 takes about 30 s in the smoke profile
 DEFAULT_MEMORY_MB = 6144  # address space of a worker and its kernel (TensorFlow alone maps ~2.5 GB)
 MIN_MEMORY_MB = 3072  # below this a kernel cannot import TensorFlow: every submission would fail
@@ -203,7 +204,8 @@ def redact(text: str, key: AnswerKey) -> str:
                      for line in text.split("\n"))
 
 
-def _points(value: float) -> str:
+def points_text(value: float) -> str:
+    """Points as grades.csv and the feedback write them: 3, 2.5."""
     return f"{value:g}"
 
 
@@ -217,19 +219,19 @@ def problem_sentence(result: Result) -> str:
 
 def feedback_markdown(result: Result, key: AnswerKey) -> str:
     lines = [f"# {key.lesson}: feedback for {result.student[:100]}", "",
-             f"**Score: {_points(result.score)} / {_points(key.max_score)}** (status: {result.status})", ""]
+             f"**Score: {points_text(result.score)} / {points_text(key.max_score)}** (status: {result.status})", ""]
     if result.problem:
         lines += [problem_sentence(result), ""]
     lines += ["| test | result | points |", "|---|---|---:|"]
     for test in key.tests:
         passed = result.feedback[test.grade_id] == ""
         lines.append(f"| `{test.grade_id}` | {'passed' if passed else 'failed'} | "
-                     f"{_points(result.tests[test.grade_id])} / {_points(test.points)} |")
+                     f"{points_text(result.tests[test.grade_id])} / {points_text(test.points)} |")
     failed = [t for t in key.tests if result.feedback[t.grade_id]]
     if failed:
         lines += ["", "## What to fix", ""]
         for test in failed:
-            lines.append(f"- `{test.grade_id}` ({_points(test.points)} points): {result.feedback[test.grade_id]}")
+            lines.append(f"- `{test.grade_id}` ({points_text(test.points)} points): {result.feedback[test.grade_id]}")
     if result.notes:
         lines += ["", "## Notes", "", *[f"- {note}" for note in result.notes]]
     return redact("\n".join(lines) + "\n", key)
