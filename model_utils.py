@@ -236,7 +236,7 @@ def synthetic_series(n_steps: int = 4 * 365 + 1, baseline: float = 10.0, slope: 
 
 
 def adding_problem(n_samples: int, length: int, seed: int = 0):
-    """The adding problem (Hochreiter & Schmidhuber 1997).
+    """The adding problem (proposed by Hochreiter & Schmidhuber 1997), in the form of Le et al. 2015.
 
     Each sequence has two channels: random values in [0, 1) and a marker that is 1 at two
     positions (one in each half). The target is the sum of the two marked values.
