@@ -30,21 +30,17 @@ SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder's image (Ubuntu).
 set -euo pipefail
 apt-get update
-version=""
-for candidate in 3.13 3.12 3.11; do
-    if apt-cache show "python$candidate-venv" >/dev/null 2>&1; then version=$candidate; break; fi
-done
-if [ -z "$version" ]; then  # Ubuntu 22.04 ships Python 3.10: 3.12 comes from the deadsnakes archive
+# Python 3.12 on every image: Ubuntu 24.04's own; Ubuntu 22.04 ships 3.10, so there from the deadsnakes archive.
+if ! apt-cache show python3.12-venv >/dev/null 2>&1; then
     apt-get install -y software-properties-common
     add-apt-repository -y ppa:deadsnakes/ppa
     apt-get update
-    version=3.12
 fi
-apt-get install -y "python$version-venv" bubblewrap
+apt-get install -y python3.12-venv bubblewrap
 # Submissions run as this user, in a bubblewrap sandbox, and cannot read the answer key in source/.
 id course-student >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin course-student
 chmod -R go-rwx /autograder/source
-"python$version" -m venv /autograder/venv
+python3.12 -m venv /autograder/venv
 /autograder/venv/bin/python -m pip install --upgrade pip
 /autograder/venv/bin/python -m pip install -r /autograder/source/requirements.txt
 """
