@@ -147,18 +147,25 @@ def is_injected_parameters(cell) -> bool:
     return "injected-parameters" in cell.metadata.get("tags", [])
 
 
+def region_lines(source: str, regions: tuple[tuple[str, str], ...]) -> dict[int, str]:
+    """Line number (from 1) -> stripped line, for the lines inside the `(begin, end)` marker regions of a source."""
+    begins, ends = {begin for begin, _ in regions}, {end for _, end in regions}
+    inside, lines = False, {}
+    for number, line in enumerate(source.split("\n"), 1):
+        stripped = line.strip()
+        if stripped in begins:
+            inside = True
+        elif stripped in ends:
+            inside = False
+        elif inside:
+            lines[number] = stripped
+    return lines
+
+
 def secret_lines(cell) -> set[str]:
     """The lines of a cell's solution regions and hidden tests (stripped, longer than a few characters)."""
-    secret, inside = set(), False
-    for line in cell.source.split("\n"):
-        stripped = line.strip()
-        if stripped in (BEGIN_SOLUTION, BEGIN_HIDDEN):
-            inside = True
-        elif stripped in (END_SOLUTION, END_HIDDEN):
-            inside = False
-        elif inside and len(stripped) >= MIN_SECRET_LINE:
-            secret.add(stripped)
-    return secret
+    regions = ((BEGIN_SOLUTION, END_SOLUTION), (BEGIN_HIDDEN, END_HIDDEN))
+    return {line for line in region_lines(cell.source, regions).values() if len(line) >= MIN_SECRET_LINE}
 
 
 def setup_cell(nb):

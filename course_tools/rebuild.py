@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 
 from course_tools.notebook import (BEGIN_HIDDEN, COLAB_LINK, END_HIDDEN, is_injected_parameters, is_test_cell,
-                                   normalize, parameters_cell, secret_lines, setup_cell, student_source)
+                                   normalize, parameters_cell, region_lines, secret_lines, setup_cell, student_source)
 
 
 class InvalidSubmission(ValueError):
@@ -41,21 +41,9 @@ class Check:
     hidden: bool = False  # inside the cell's hidden tests
 
 
-def _hidden_lines(source: str) -> set[int]:
-    hidden, inside = set(), False
-    for number, line in enumerate(source.split("\n"), 1):
-        if line.strip() == BEGIN_HIDDEN:
-            inside = True
-        elif line.strip() == END_HIDDEN:
-            inside = False
-        elif inside:
-            hidden.add(number)
-    return hidden
-
-
 def checks_in(source: str, where: str) -> list[Check]:
     """The `hand_in(...)` calls of a test cell's source; ValueError unless name, message and tolerances are literals."""
-    hidden = _hidden_lines(source)
+    hidden = region_lines(source, ((BEGIN_HIDDEN, END_HIDDEN),))
     checks = []
     for node in ast.walk(ast.parse(source)):
         if not isinstance(node, ast.Call):

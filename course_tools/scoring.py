@@ -14,7 +14,6 @@ import builtins
 import re
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,11 +110,10 @@ def grade_one(student: str, text: str | None, key: AnswerKey, helpers: dict[str,
         box = root / "box"
         box.mkdir()
         write_atomic(box / "prepared.ipynb", nbformat.writes(nb))
-        start = time.monotonic()
         run = execute(box / "prepared.ipynb", box / "executed.ipynb", box, profile=PROFILE, timeout=limits.timeout,
                       workers=workers, helpers=root / "helpers", allow_errors=True, sandbox=sandbox,
                       memory_mb=limits.memory_mb, max_output_mb=limits.max_output_mb, threads=limits.threads)
-        result.seconds = round(time.monotonic() - start, 1)
+        result.seconds = run.seconds
         ran = _read_executed(box / "executed.ipynb")
         executed_text = None if ran is None else nbformat.writes(ran)
         score(result, key, nb, ran, read_handins(run.handins), run.code, run.state, limits.timeout)
