@@ -83,7 +83,7 @@ def offline_player(player: str, alt: str) -> str:
 
 def answer_cell(cell) -> bool:
     """Whether a cell's outputs come from an exercise's answer or its check (which show the answer's values)."""
-    return notebook.BEGIN_SOLUTION in cell.source or cell.metadata.get("nbgrader", {}).get("grade", False)
+    return notebook.BEGIN_SOLUTION in cell.source or notebook.is_test_cell(cell)
 
 
 def lesson_notebook(solution_path: Path, repo: str, branch: str = config.BRANCH):

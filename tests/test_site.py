@@ -26,15 +26,9 @@ def secret_lines(solution_path: Path) -> set[str]:
     """Lines no page may show: answers, hidden tests and the outputs of answers and checks, less trivial ones
     (under 12 characters, or also in the student copy or in an output the page keeps)."""
     solution = notebook.read(solution_path)
-    secret, inside = set(), False
+    secret = set()
     for cell in solution.cells:
-        for line in cell.source.splitlines():
-            if line.strip() in (notebook.BEGIN_SOLUTION, notebook.BEGIN_HIDDEN):
-                inside = True
-            elif line.strip() in (notebook.END_SOLUTION, notebook.END_HIDDEN):
-                inside = False
-            elif inside:
-                secret.add(line.strip())
+        secret |= notebook.secret_lines(cell)
         if site.answer_cell(cell):
             secret.update(line.strip() for text in output_texts(cell) for line in text.splitlines())
     page = site.lesson_notebook(solution_path, REPO)
