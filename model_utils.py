@@ -192,6 +192,120 @@ def plot_confusion_matrix(y_true, y_pred, labels=None, title: str = "Confusion m
     return display.figure_
 
 
+# ---------------------------------------------------------------- cell diagrams
+
+_NODE_COLORS = {"input": "#fde9c9", "gate": "#cfe3f5", "op": "#ffffff", "state": "#d7efd2", "frame": "#eeeeee"}
+_CELL_DIAGRAMS = {
+    "rnn": {
+        "title": "A SimpleRNN unrolled over four steps: one cell, the same weights at every step",
+        "caption": r"$h_t = \tanh(x_t W + h_{t-1} U + b)$; $h_0 = 0$; the layer returns $h_4$, or every $h_t$ "
+                   r"with return_sequences=True",
+        "nodes": {"h0": (0, 1, "$h_0$", "state"),
+                  **{f"x{t}": (2 * t, 0, f"$x_{t}$", "input") for t in range(1, 5)},
+                  **{f"cell{t}": (2 * t, 1, "tanh", "gate") for t in range(1, 5)},
+                  **{f"h{t}": (2 * t, 2, f"$h_{t}$", "state") for t in range(1, 5)}},
+        "edges": [("h0", "cell1"), *[(f"cell{t}", f"cell{t + 1}") for t in range(1, 4)],
+                  *[(f"x{t}", f"cell{t}") for t in range(1, 5)], *[(f"cell{t}", f"h{t}") for t in range(1, 5)]],
+    },
+    "lstm": {
+        "title": "An LSTM cell: three sigmoid gates and a cell state that passes through a product and a sum",
+        "caption": r"$c_t = f \odot c_{t-1} + i \odot g$,  $h_t = o \odot \tanh(c_t)$;  $f, i, o = \sigma(\cdot)$, "
+                   r"$g = \tanh(\cdot)$ of $[x_t, h_{t-1}]$",
+        "nodes": {"c_prev": (0, 3, "$c_{t-1}$", "state"), "forget": (2, 3, "×", "op"), "add": (4, 3, "+", "op"),
+                  "c": (7, 3, "$c_t$", "state"), "f": (1, 0, "f: σ", "gate"), "i": (2.6, 0, "i: σ", "gate"),
+                  "g": (4.2, 0, "g: tanh", "gate"), "o": (5.8, 0, "o: σ", "gate"), "write": (3.4, 1.5, "×", "op"),
+                  "squash": (5.8, 2.2, "tanh", "gate"), "read": (5.8, 1.2, "×", "op"), "h": (7, 1.2, "$h_t$", "state"),
+                  "input": (3.4, -1.4, "$[x_t,\\ h_{t-1}]$", "input")},
+        "edges": [("c_prev", "forget"), ("forget", "add"), ("add", "c"), ("f", "forget"), ("i", "write"),
+                  ("g", "write"), ("write", "add"), ("add", "squash"), ("squash", "read"), ("o", "read"),
+                  ("read", "h"), ("input", "f"), ("input", "i"), ("input", "g"), ("input", "o")],
+    },
+    "gru": {
+        "title": "A GRU cell: two gates and no separate cell state; the update gate mixes old and new state",
+        "caption": r"$h_t = (1 - z) \odot h_{t-1} + z \odot \tilde h$,  $\tilde h = \tanh(x_t W + (r \odot h_{t-1}) U)$;  "
+                   r"$z, r = \sigma(\cdot)$ of $[x_t, h_{t-1}]$",
+        "nodes": {"h_prev": (0, 3, "$h_{t-1}$", "state"), "keep": (3.8, 3, "× (1−z)", "op"), "add": (5.5, 3, "+", "op"),
+                  "h": (7, 3, "$h_t$", "state"), "r": (1, 0, "r: σ", "gate"), "z": (4.4, 0.3, "z: σ", "gate"),
+                  "reset": (1, 1.5, "× r", "op"), "candidate": (2.6, 1.5, "$\\tilde h$: tanh", "gate"),
+                  "mix": (5.5, 1.5, "× z", "op"), "input": (2.5, -1.4, "$[x_t,\\ h_{t-1}]$", "input")},
+        "edges": [("h_prev", "keep"), ("keep", "add"), ("add", "h"), ("h_prev", "reset"), ("r", "reset"),
+                  ("reset", "candidate"), ("candidate", "mix"), ("z", "mix"), ("z", "keep"), ("mix", "add"),
+                  ("input", "r"), ("input", "z"), ("input", "candidate")],
+    },
+    "convlstm": {
+        "title": "A ConvLSTM cell: the LSTM's gates, each computed by convolutions over whole frames",
+        "caption": "each gate: $\\sigma$ or $\\tanh$ of $W * X_t + U * H_{t-1} + b$, $*$ a convolution\n"
+                   "every pixel's gates see only its neighbourhood; $C_t$ and $H_t$ are stacks of feature maps",
+        "nodes": {"x": (0, 0, "frame $X_t$\n(rows, cols, channels)", "frame"),
+                  "h_prev": (0, 2.4, "$H_{t-1}$\n(rows, cols, filters)", "frame"),
+                  "conv": (3, 1.2, "k × k convolutions\n$W * X_t + U * H_{t-1}$", "gate"),
+                  "gates": (6, 1.2, "gate maps i, f, o, g\n(rows, cols, 4 filters)", "frame"),
+                  "c_prev": (6, 3.4, "$C_{t-1}$", "state"),
+                  "c": (9, 3.4, "$C_t = f \\odot C_{t-1} + i \\odot g$", "state"),
+                  "h": (9, 1.2, "$H_t = o \\odot \\tanh(C_t)$", "state")},
+        "edges": [("x", "conv"), ("h_prev", "conv"), ("conv", "gates"), ("gates", "c"), ("c_prev", "c"),
+                  ("gates", "h"), ("c", "h")],
+    },
+    "seq2seq": {
+        "title": "An encoder-decoder with attention: each output step weighs every encoder state",
+        "caption": r"$\alpha_{j} = \mathrm{softmax}_i(s_{j-1} \cdot h_i)$,  $c_j = \sum_i \alpha_{ji} h_i$; line width "
+                   r"shows the weights of output step 2 (an illustration, not a trained model)",
+        "nodes": {**{f"x{i}": (i, 0, f"$x_{i}$", "input") for i in range(1, 6)},
+                  **{f"h{i}": (i, 1, f"$h_{i}$", "state") for i in range(1, 6)},
+                  "context": (5.2, 2.2, "$c_2$", "op"),
+                  **{f"s{j}": (5.5 + 1.4 * j, 3.2, f"$s_{j}$", "gate") for j in range(1, 5)},
+                  **{f"y{j}": (5.5 + 1.4 * j, 4.3, f"$y_{j}$", "input") for j in range(1, 5)}},
+        "edges": [*[(f"x{i}", f"h{i}") for i in range(1, 6)], *[(f"h{i}", f"h{i + 1}") for i in range(1, 5)],
+                  ("h5", "s1"), *[(f"s{j}", f"s{j + 1}") for j in range(1, 4)], *[(f"s{j}", f"y{j}") for j in range(1, 5)],
+                  *[(f"y{j}", f"s{j + 1}") for j in range(1, 4)], ("context", "s2"),
+                  *[(f"h{i}", "context", width) for i, width in zip(range(1, 6), (0.4, 0.6, 3.0, 1.0, 0.3))]],
+    },
+}
+
+
+def _draw_diagram(ax, spec: dict) -> None:
+    boxes = {name: ax.text(x, y, label, ha="center", va="center", fontsize=10, zorder=3, bbox={
+        "boxstyle": "round,pad=0.4", "facecolor": _NODE_COLORS[role], "edgecolor": "0.3"})
+        for name, (x, y, label, role) in spec["nodes"].items()}
+    for start, end, *width in spec["edges"]:
+        ax.annotate("", xy=boxes[end].get_position(), xytext=boxes[start].get_position(), zorder=2, arrowprops={
+            "arrowstyle": "-|>", "color": "0.35", "lw": width[0] if width else 1.2, "shrinkA": 2, "shrinkB": 2,
+            "patchA": boxes[start].get_bbox_patch(), "patchB": boxes[end].get_bbox_patch()})
+    xs, ys = zip(*[(x, y) for x, y, *_ in spec["nodes"].values()])
+    ax.set(xlim=(min(xs) - 1, max(xs) + 1), ylim=(min(ys) - 0.8, max(ys) + 0.8), xticks=[], yticks=[])
+    ax.set_title(spec["title"], fontsize=11)
+    ax.set_xlabel(spec["caption"], fontsize=10)
+    for side in ax.spines.values():
+        side.set_visible(False)
+
+
+def cell_diagram(*kinds: str):
+    """A figure of the named cells side by side, from "rnn", "lstm", "gru", "convlstm", "seq2seq"."""
+    unknown = [kind for kind in kinds if kind not in _CELL_DIAGRAMS]
+    if not kinds or unknown:
+        raise ValueError(f"No diagram of {', '.join(map(repr, unknown)) or 'nothing'}: name one or more of "
+                         f"{', '.join(_CELL_DIAGRAMS)} (two side by side: draw_cell(\"gru\", \"lstm\")).")
+    fig, axes = plt.subplots(1, len(kinds), figsize=(9 * len(kinds), 4.2), squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        _draw_diagram(ax, _CELL_DIAGRAMS[kind])
+    fig.tight_layout()
+    return fig
+
+
+def draw_cell(*kinds: str) -> None:
+    """Show `cell_diagram(*kinds)` with its alt text: drawn in the notebook, so Colab, JupyterLab and GitHub
+    show it with no image file and no network."""
+    from IPython.display import display
+
+    fig = cell_diagram(*kinds)
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
+    plt.close(fig)
+    alt = " ".join(f"Diagram: {_CELL_DIAGRAMS[kind]['title']}. Arrows: "
+                   f"{', '.join(f'{a} to {b}' for a, b, *_ in _CELL_DIAGRAMS[kind]['edges'])}." for kind in kinds)
+    display({"image/png": png.getvalue(), "text/plain": alt}, raw=True, metadata={"alt": alt})
+
+
 # ---------------------------------------------------------------- sequences
 
 def input_gradient_norms(model, x) -> np.ndarray:

@@ -103,7 +103,8 @@ def lesson_notebook(solution_path: Path, repo: str, branch: str = config.BRANCH)
             for output in cell.outputs:
                 data = output.get("data", {})
                 if "image/png" in data:
-                    output.metadata["alt"] = figure_alt(cell.source, data.get("text/plain", ""), positions)
+                    output.metadata["alt"] = (output.metadata.get("alt")  # draw_cell writes its own
+                                              or figure_alt(cell.source, data.get("text/plain", ""), positions))
                 elif 'class="animation"' in data.get("text/html", ""):
                     alt = figure_alt(cell.source, "", positions).replace("Figure", "Animation", 1)
                     data["text/html"] = offline_player(data["text/html"], alt)

@@ -8,6 +8,7 @@ import types
 
 import keras
 import matplotlib.figure
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
@@ -218,3 +219,18 @@ def test_input_gradient_norms_gives_the_size_of_each_steps_gradient():
     model.set_weights([weights])
     x = np.random.default_rng(0).normal(size=(5, 3, 2)).astype("float32")
     np.testing.assert_allclose(mu.input_gradient_norms(model, x), [5.0, 0.0, 2.0], rtol=1e-6)
+
+
+def test_draw_cell_shows_each_diagram_as_a_png_with_its_alt_text(monkeypatch):
+    import IPython.display
+
+    shown, open_figures = [], plt.get_fignums()
+    monkeypatch.setattr(IPython.display, "display", lambda data, raw, metadata: shown.append((data, metadata)))
+    mu.draw_cell("gru", "lstm")
+    [(data, metadata)] = shown
+    assert data["image/png"].startswith(b"\x89PNG")
+    assert metadata["alt"] == data["text/plain"]
+    assert "A GRU cell" in metadata["alt"] and "An LSTM cell" in metadata["alt"] and "c_prev to forget" in metadata["alt"]
+    assert plt.get_fignums() == open_figures, "the figure is shown once, not again by the inline backend"
+    with pytest.raises(ValueError, match="name one or more of rnn, lstm, gru, convlstm, seq2seq"):
+        mu.draw_cell("transformer")
