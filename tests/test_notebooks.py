@@ -2,12 +2,18 @@
 
 The smoke run also proves the answer key: every graded check hands in a value that matches the reference
 value stored from the full run (so the checks are profile-independent and the solution scores the maximum).
+And it tries the plausible wrong answers listed in tests/wrong_answers/ against each exercise's checks
+(tests/wrong_answer_probe.py, run in the lesson's kernel right after the check): each must fail the visible
+check with an AssertionError that says what differs, and fail the hidden tests too.
 """
+import json
 import math
 import os
+import runpy
 import subprocess
 import sys
 
+import nbformat
 import papermill
 import pytest
 
@@ -44,6 +50,59 @@ EXPECTED_METRICS = {
         "attention_gain_longest_inputs", "attention_gain_standard_error"},
 }
 LESSONS = [path.stem for path in runner.select([])]
+SOLUTION_PROBE = "(the solution)"
+
+
+def wrong_answers(stem: str) -> dict:
+    """check cell id -> {what the answer gets wrong: the answer}, from tests/wrong_answers/<stem>.py."""
+    path = ROOT / "tests" / "wrong_answers" / f"{stem}.py"
+    return runpy.run_path(str(path))["WRONG_ANSWERS"] if path.exists() else {}
+
+
+def hidden_part(source: str) -> str:
+    lines = source.split("\n")
+    begin, end = lines.index(notebook.BEGIN_HIDDEN), lines.index(notebook.END_HIDDEN)
+    return "\n".join(lines[begin + 1:end])
+
+
+def add_probes(nb, answers: dict, out_dir) -> None:
+    """Insert after each check cell named in `answers` a cell that tries them (results in out_dir/wrong-<id>.json)."""
+    for check_id, tried in answers.items():
+        index = next(i for i, c in enumerate(nb.cells) if c.get("id") == check_id)
+        solution = next(c for c in reversed(nb.cells[:index]) if notebook.BEGIN_SOLUTION in c.source)
+        check = nb.cells[index]
+        nb.cells.insert(index + 1, nbformat.v4.new_code_cell(
+            f"import sys\nsys.path.insert(0, {str(ROOT / 'tests')!r})\nimport wrong_answer_probe\n"
+            f"wrong_answer_probe.probe(globals(), {solution.source!r}, {notebook.student_source(check, check_id)!r}, "
+            f"{hidden_part(check.source)!r}, {tried!r}, {str(out_dir / f'wrong-{check_id}.json')!r})"))
+
+
+def wrong_answer_problems(stem: str, answers: dict, out_dir, key) -> list[str]:
+    """What the probes found: a wrong answer that passes a visible check or the hidden tests, or fails the visible
+    check with anything but an AssertionError and a message; the solution failing its own probe."""
+    problems = []
+    for check_id in answers:
+        outcomes = json.loads((out_dir / f"wrong-{check_id}.json").read_text(encoding="utf-8"))
+        checks = next(test.checks for test in key.tests if test.id == check_id)
+
+        def hidden_catches(outcome):
+            return outcome["hidden"] is not None or not all(
+                c.name in outcome["handins"] and matches(outcome["handins"][c.name], key.reference[c.name], c.atol, c.rtol)
+                for c in checks)
+
+        solution = outcomes.pop(SOLUTION_PROBE)
+        if solution["visible"] or hidden_catches(solution):
+            problems.append(f"{check_id}: the solution fails its own probe ({solution['visible'] or solution['hidden']})")
+        for label, outcome in outcomes.items():
+            visible = outcome["visible"]
+            if visible is None:
+                problems.append(f"{check_id}: '{label}' passes the visible check")
+            elif not visible.startswith("AssertionError: ") or visible == "AssertionError: ":
+                problems.append(f"{check_id}: '{label}' stops the visible check with {visible[:300]!r}, "
+                                "not an AssertionError that says what differs")
+            if not hidden_catches(outcome):
+                problems.append(f"{check_id}: '{label}' passes the hidden tests")
+    return problems
 
 
 @pytest.mark.parametrize("stem", LESSONS)
@@ -54,8 +113,12 @@ def test_solution_runs_in_the_smoke_profile_matches_nbval_and_records_its_metric
     prepared = tmp_path / f"{stem}.ipynb"
     papermill.execute_notebook(str(ROOT / "solutions" / f"{stem}.ipynb"), str(prepared),
                                parameters={"PROFILE": "smoke"}, prepare_only=True)
-    checked = [c for c in notebook.read(prepared).cells if "NBVAL_CHECK_OUTPUT" in c.source]
+    nb = notebook.read(prepared)
+    checked = [c for c in nb.cells if "NBVAL_CHECK_OUTPUT" in c.source]
     assert len(checked) >= 2, "a lesson checks at least two cells' outputs"
+    answers = wrong_answers(stem)
+    add_probes(nb, answers, tmp_path)
+    nbformat.write(nb, prepared)
     metrics_file = tmp_path / "metrics.jsonl"
     handin_file = tmp_path / "handin.jsonl"
     env = {**os.environ, "COURSE_RUN_DIR": str(tmp_path), "COURSE_METRICS_FILE": str(metrics_file),
@@ -79,6 +142,8 @@ def test_solution_runs_in_the_smoke_profile_matches_nbval_and_records_its_metric
     wrong = [c.name for c in checks if c.name not in handins or not matches(handins[c.name], key.reference[c.name],
                                                                              c.atol, c.rtol)]
     assert not wrong, f"the smoke run handed in other values than the stored full run for: {wrong}"
+    problems = wrong_answer_problems(stem, answers, tmp_path, key)
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("stem", LESSONS)
@@ -89,6 +154,15 @@ def test_untouched_student_notebook_fails_at_its_first_exercise(stem, tmp_path):
     first_check = notebook.graded_cells(notebook.read(student))[0]
     assert result["error"].startswith(f"cell {first_check.id}: AssertionError: Exercise '"), result["error"]
     assert "is not done yet" in result["error"]
+
+
+@pytest.mark.parametrize("stem", LESSONS)
+def test_every_exercise_is_tried_against_wrong_answers(stem):
+    nb = notebook.read(ROOT / "solutions" / f"{stem}.ipynb")
+    answers = wrong_answers(stem)
+    assert set(answers) == {c.id for c in notebook.graded_cells(nb)}, \
+        f"tests/wrong_answers/{stem}.py lists the wrong answers tried against each graded check cell, by its id"
+    assert all(len(tried) >= 2 for tried in answers.values()), "at least two plausible wrong answers per exercise"
 
 
 def test_every_lesson_has_expected_metrics():
