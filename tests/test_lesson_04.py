@@ -38,3 +38,25 @@ def test_moving_digits_rejects_bad_sizes():
         mu.moving_digits(1, canvas=16, digit_size=12, max_speed=5)
     assert mu.moving_digits(1, n_frames=3, canvas=16, digit_size=12, max_speed=4).shape == (1, 3, 16, 16, 1)
 
+
+
+def test_graded_checks_read_only_what_they_define_the_answer_cell_and_shared_modules():
+    """A graded check must not depend on a cell the student can edit without being graded (issue 29): every name
+    it reads is assigned in the check itself, is the exercise's function, or is a module imported by the lesson."""
+    import ast
+    import builtins
+
+    from conftest import ROOT
+    from course_tools import notebook
+
+    nb = notebook.read(ROOT / "solutions" / "04_convlstm.ipynb")
+    allowed = set(dir(builtins)) | {"np", "tf", "keras", "layers", "mu"}
+    answers = {"convlstm-shape-check": "convlstm_shape_and_params", "convlstm-step-check": "convlstm_step"}
+    checks = {cell.id: cell.source for cell in nb.cells if cell.id in answers}
+    assert set(checks) == set(answers)
+    for cell_id, source in checks.items():
+        tree = ast.parse(source)
+        assigned = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
+        read = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+        outside = read - assigned - allowed - {answers[cell_id]}
+        assert not outside, f"{cell_id} reads {sorted(outside)} from other cells"
