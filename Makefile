@@ -60,9 +60,9 @@ gradebook: $(VENV)/installed  ## join lessons' graded folders: make gradebook GR
 	@test -n "$(GRADED)" -a -n "$(OUT)" || { echo "usage: make gradebook GRADED=\"<graded dir> <graded dir> ...\" OUT=<dir>"; exit 2; }
 	$(PY) -m course_tools gradebook $(GRADED) --out "$(OUT)"
 
-autograder: $(VENV)/installed  ## write a lesson's Gradescope autograder zip: make autograder LESSON=01 OUT=dir [TIMEOUT=s]
-	@test -n "$(LESSON)" -a -n "$(OUT)" || { echo "usage: make autograder LESSON=01 OUT=<dir> [TIMEOUT=s] [HIDDEN_VISIBILITY=after_published]"; exit 2; }
-	$(PY) -m course_tools autograder $(LESSON) "$(OUT)" $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(HIDDEN_VISIBILITY),--hidden-visibility $(HIDDEN_VISIBILITY))
+autograder: $(VENV)/installed  ## write a lesson's Gradescope autograder zip: make autograder LESSON=01 OUT=dir [DATA=dir TIMEOUT=s]
+	@test -n "$(LESSON)" -a -n "$(OUT)" || { echo "usage: make autograder LESSON=01 OUT=<dir> [DATA=<data dir>] [TIMEOUT=s] [HIDDEN_VISIBILITY=after_published]"; exit 2; }
+	$(PY) -m course_tools autograder $(LESSON) "$(OUT)" $(if $(DATA),--data "$(DATA)") $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(HIDDEN_VISIBILITY),--hidden-visibility $(HIDDEN_VISIBILITY))
 
 .PHONY: site site-test
 node_modules/.package-lock.json: package.json package-lock.json  # MathJax and axe-core, pinned, for the website

@@ -53,7 +53,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from course_tools.handin import hand_in  # noqa: E402,F401 - graded checks hand their values to the grader
+from course_tools.handin import exercise_check, hand_in  # noqa: E402,F401 - graded checks hand their values to the grader
 
 COURSE_ROOT = Path(__file__).resolve().parent
 MANIFEST_PATH = COURSE_ROOT / "data" / "manifest.json"
@@ -125,18 +125,6 @@ def announce_saved(path, what: str) -> Path:
         print(f"  Colab deletes it with the runtime: download it from the file browser on the left, or run "
               f"`from google.colab import files; files.download({str(path)!r})`")
     return path
-
-
-@contextlib.contextmanager
-def exercise_check(name: str):
-    """Turn an unfinished exercise into a message that says what to do."""
-    try:
-        yield
-    except NotImplementedError:
-        raise AssertionError(
-            f"Exercise '{name}' is not done yet: replace `raise NotImplementedError()` "
-            "in its cell with your code, run that cell, then run this check again."
-        ) from None
 
 
 # ---------------------------------------------------------------- callbacks
@@ -406,7 +394,8 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def _verified(path: Path, name: str, entry: dict) -> Path:
+def verified(path: Path, name: str, entry: dict) -> Path:
+    """`path`, if its sha256 is the manifest `entry`'s; DataError otherwise."""
     actual = _sha256(path)
     if actual != entry["sha256"]:
         raise DataError(
@@ -454,13 +443,13 @@ def dataset_path(name: str) -> Path:
     entry = manifest[name]
     bundled = MANIFEST_PATH.parent / name  # small files the course ships in data/
     if bundled.is_file():
-        return _verified(bundled, name, entry)
+        return verified(bundled, name, entry)
     data_dir = os.environ.get(DATA_DIR_ENV)
     if data_dir and (Path(data_dir) / name).is_file():
-        return _verified(Path(data_dir) / name, name, entry)
+        return verified(Path(data_dir) / name, name, entry)
     cached = cache_dir() / name
     if cached.is_file():
-        return _verified(cached, name, entry)
+        return verified(cached, name, entry)
     failures = []
     for url in entry["urls"]:
         print(f"Downloading {name} from {url}", flush=True)
@@ -558,7 +547,7 @@ def fetch_disaster_tweets() -> None:
         source = folder / f"{part}.csv"
         if not source.is_file():
             raise DataUnavailableError(f"{source} is missing: the competition files are {', '.join(TWEET_PARTS)} (.csv).")
-        _verified(source, name, manifest[name])
+        verified(source, name, manifest[name])
         target = cache_dir() / name
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")

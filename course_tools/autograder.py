@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import stat
 import tempfile
@@ -21,10 +22,16 @@ from pathlib import Path
 
 from course_tools import config, grading, release, scoring
 from course_tools.files import write_atomic
+from course_tools.notebook import read
 from course_tools.rebuild import load_key, reference_path
 
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")  # Gradescope's
 GRADER_PACKAGES = ("ipykernel", "nbformat", "nbclient", "papermill")  # pinned in requirements.txt
+# The data files model_utils' loaders read (any one of each tuple), for a grading machine with no network.
+LOADER_FILES = {
+    "load_imdb": (("imdb/aclImdb_labelled.tar.gz", "imdb/aclImdb_v1.tar.gz"),),
+    "load_disaster_tweets": tuple((f"disaster_tweets/{part}.csv",) for part in ("train", "test", "sample_submission")),
+}
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder's image (Ubuntu).
@@ -43,6 +50,21 @@ chmod -R go-rwx /autograder/source
 python3.12 -m venv /autograder/venv
 /autograder/venv/bin/python -m pip install --upgrade pip
 /autograder/venv/bin/python -m pip install -r /autograder/source/requirements.txt
+bash /autograder/source/install_data.sh
+"""
+
+INSTALL_DATA = """#!/usr/bin/env bash
+# setup.sh runs this once: the lesson's data files into $root/data, readable by the sandbox's user and
+# verified against data/manifest.json (sha256); those not in the zip are downloaded here, never per submission.
+set -euo pipefail
+root="${{AUTOGRADER_ROOT:-/autograder}}"
+mkdir -p "$root/data"
+if [ -d "$root/source/datasets" ]; then cp -R "$root/source/datasets/." "$root/data/"; fi
+cd "$root/source"
+{fetch}chmod -R a+rX "$root/data"
+"""
+FETCH_DATA = """COURSE_DATA_DIR="$root/data" COURSE_CACHE_DIR="$root/data" "$root/venv/bin/python" -c \\
+    'import sys, model_utils; [model_utils.dataset_path(name) for name in sys.argv[1:]]' {names}
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
@@ -52,6 +74,7 @@ set -euo pipefail
 root="${{AUTOGRADER_ROOT:-/autograder}}"
 cd "$root/source"
 export COURSE_SANDBOX_USER="${{COURSE_SANDBOX_USER:-course-student}}"  # made by setup.sh
+export COURSE_DATA_DIR="$root/data"  # filled by install_data.sh
 exec "$root/venv/bin/python" -m course_tools autograde {lesson} --root "$root" --hidden-visibility {visibility} \\
     --timeout {timeout:g} --memory-mb {memory_mb}{unsandboxed}
 """
@@ -69,9 +92,37 @@ def requirements() -> str:
     return "\n".join(["-r requirements-runtime.txt", *pins]) + "\n"
 
 
+def lesson_data(solution: Path, data: Path | None) -> tuple[dict[str, Path], list[str]]:
+    """The data files a lesson reads: those to put in the zip (from the folder `data`, verified), and the names of
+    those setup.sh downloads. ValueError for a file that `data` lacks and nobody can download."""
+    import model_utils
+
+    source = "\n".join(cell.source for cell in read(solution).cells)
+    manifest, bundled, names = model_utils.load_manifest(), {}, []
+    for loader, files in LOADER_FILES.items():
+        if f"{loader}(" not in source:
+            continue
+        for choices in files:
+            local = next((name for name in choices if data is not None and (data / name).is_file()), None)
+            downloadable = next((name for name in choices if manifest[name]["urls"]), None)
+            if local is not None:
+                try:
+                    bundled[local] = model_utils.verified(data / local, local, manifest[local])
+                except model_utils.DataError as error:
+                    raise ValueError(str(error)) from None
+            elif downloadable is None:
+                raise ValueError(f"{solution.stem} reads {choices[0]}, which cannot be downloaded "
+                                 f"({manifest[choices[0]]['source']}): name a folder holding it with DATA=<dir> "
+                                 f"(--data) to put it in the zip{'' if data is None else f' ({data} lacks it)'}.")
+            names.append(local or downloadable)
+    return bundled, names
+
+
 def build(lesson: str, out: Path, visibility: str = "after_published", timeout: float = scoring.DEFAULT_TIMEOUT,
-          memory_mb: int = scoring.DEFAULT_MEMORY_MB, solutions: Path | None = None, unsandboxed: bool = False) -> Path:
-    """Write `<lesson>-autograder.zip` into the folder `out`; return its path."""
+          memory_mb: int = scoring.DEFAULT_MEMORY_MB, solutions: Path | None = None, unsandboxed: bool = False,
+          data: Path | None = None) -> Path:
+    """Write `<lesson>-autograder.zip` into the folder `out`, with the lesson's data files from `data` (or
+    setup.sh's downloads of them); return its path."""
     from course_tools.runner import select
 
     check_visibility(visibility)
@@ -81,6 +132,7 @@ def build(lesson: str, out: Path, visibility: str = "after_published", timeout: 
         raise ValueError(f"{lesson!r} names {len(matching)} lessons: {', '.join(p.stem for p in matching)}.")
     solution = matching[0]
     load_key(solution)  # refuses a lesson without graded tests or reference values
+    bundled, data_names = lesson_data(solution, data)
     target = out / f"{solution.stem}-autograder.zip"
     if target.exists():
         raise ValueError(f"{target} exists: name another folder (nothing is overwritten).")
@@ -90,7 +142,8 @@ def build(lesson: str, out: Path, visibility: str = "after_published", timeout: 
     files[f"solutions/{solution.name}"] = solution.read_bytes()
     files[f"solutions/{reference_path(solution).name}"] = reference_path(solution).read_bytes()
     files["requirements.txt"] = requirements().encode()
-    scripts = {"setup.sh": SETUP_SH,
+    fetch = FETCH_DATA.format(names=" ".join(map(shlex.quote, data_names))) if data_names else ""
+    scripts = {"setup.sh": SETUP_SH, "install_data.sh": INSTALL_DATA.format(fetch=fetch),
                "run_autograder": RUN_AUTOGRADER.format(lesson=solution.stem, visibility=visibility, timeout=timeout,
                                                        memory_mb=memory_mb, unsandboxed=" --unsandboxed" * unsandboxed)}
     out.mkdir(parents=True, exist_ok=True)
@@ -102,36 +155,50 @@ def build(lesson: str, out: Path, visibility: str = "after_published", timeout: 
                 info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
                 info.external_attr = (stat.S_IFREG | 0o755) << 16
                 archive.writestr(info, text, zipfile.ZIP_DEFLATED)
-            for name, data in sorted(files.items()):
-                archive.writestr(name, data)
+            for name, content in sorted(files.items()):
+                archive.writestr(name, content)
+            for name, path in sorted(bundled.items()):
+                archive.write(path, f"datasets/{name}")
         os.replace(temporary, target)
     finally:
         Path(temporary).unlink(missing_ok=True)
     return target
 
 
+VISIBLE_PASSED = "The check in your notebook passed. The points come from the hidden tests."
+VISIBLE_FAILED = "The check in your notebook did not pass (or did not run): run its cell to read what differs."
+
+
 def results(result: scoring.Result, key, visibility: str, seconds: float) -> dict:
     """Gradescope's results.json for one graded submission.
 
-    One Gradescope test per graded cell, with its points and message; a cell that holds hidden tests
-    gets `visibility`. The overall output says why the run stopped and what the grader noted, never
-    a test's outcome, so that it reveals no hidden test.
+    Per graded cell, one Gradescope test with its points and message, `visibility` when the cell holds
+    hidden tests; before it, when the cell has a visible check (exercise_check), a test of 0 points
+    that says at once whether that check passed. The overall output says why the run stopped and what
+    the grader noted, never a hidden test's outcome.
     """
     overview = [scoring.problem_sentence(result) if result.problem else "Every cell of the notebook ran.",
                 *[f"- {note}" for note in result.notes]]
+    tests = []
+    for test in key.tests:
+        if test.visible_checks:
+            passed = result.visible.get(test.grade_id, False)
+            tests.append({"name": f"{test.grade_id}: the check in your notebook", "score": 0, "max_score": 0,
+                          "status": "passed" if passed else "failed",
+                          "output": VISIBLE_PASSED if passed else VISIBLE_FAILED, "visibility": "visible"})
+        tests.append({"name": test.grade_id,
+                      "score": result.tests[test.grade_id],
+                      "max_score": test.points,
+                      "status": "failed" if result.feedback[test.grade_id] else "passed",
+                      "output": scoring.redact(result.feedback[test.grade_id], key),
+                      "visibility": visibility if any(check.hidden for check in test.checks) else "visible"})
     return {
         "score": result.score,
         "execution_time": round(seconds),
         "output": scoring.redact("\n\n".join(overview), key),
         "output_format": "md",
         "stdout_visibility": "hidden",
-        "tests": [{"name": test.grade_id,
-                   "score": result.tests[test.grade_id],
-                   "max_score": test.points,
-                   "status": "failed" if result.feedback[test.grade_id] else "passed",
-                   "output": scoring.redact(result.feedback[test.grade_id], key),
-                   "visibility": visibility if any(check.hidden for check in test.checks) else "visible"}
-                  for test in key.tests],
+        "tests": tests,
     }
 
 

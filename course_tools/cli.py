@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
                                      help="write a lesson's Gradescope autograder zip into a folder")
     gradescope.add_argument("lesson", help="the lesson prefix, such as 01")
     gradescope.add_argument("out", type=Path, help="the folder for <lesson>-autograder.zip")
+    gradescope.add_argument("--data", type=Path, help="a folder holding the lesson's data files (as COURSE_DATA_DIR "
+                                                      "does), put in the zip; needed for lesson 05's tweets")
     autograde = commands.add_parser("autograde", parents=[limits, visibility],
                                     help="grade ROOT/submission/ into ROOT/results/results.json (run_autograder runs it)")
     autograde.add_argument("lesson", help="the lesson prefix, such as 01")
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "autograder":
             path = autograder.build(args.lesson, args.out, args.hidden_visibility, args.timeout, args.memory_mb,
-                                    unsandboxed=args.unsandboxed)
+                                    unsandboxed=args.unsandboxed, data=args.data)
             print(f"wrote {path}: upload it as the assignment's autograder on Gradescope")
             return 0
         if args.command == "autograde":

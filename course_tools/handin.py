@@ -5,10 +5,12 @@ computes the value (the student's output on the check's inputs, a fact about a b
 appends it to the file named by COURSE_HANDIN_FILE. The grader, in its own process, reads that
 file (`read_handins`) and compares each value with the answer key's (`matches`), using the
 tolerance and the message written in the key's source (course_tools.rebuild), never what the kernel says.
-Without COURSE_HANDIN_FILE (a student's own run), `hand_in` does nothing.
+Without COURSE_HANDIN_FILE (a student's own run), `hand_in` does nothing. A visible check runs in
+`exercise_check`, which hands in whether it passed, for the grader to show the student at once.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -16,6 +18,7 @@ from pathlib import Path
 
 HANDIN_FILE_ENV = "COURSE_HANDIN_FILE"
 MAX_HANDIN_BYTES = 16 * 2**20  # what the grader reads of a kernel's file
+VISIBLE_CHECK = "visible check: {}"  # the hand-in name of an exercise's visible check
 
 
 def plain_value(value):
@@ -39,6 +42,23 @@ def hand_in(name: str, value, *, message: str, atol: float = 0.0, rtol: float = 
     if target:
         with open(target, "a", encoding="utf-8") as out:
             out.write(json.dumps({"name": name, "value": plain_value(value)}) + "\n")
+
+
+@contextlib.contextmanager
+def exercise_check(name: str):
+    """An exercise's visible check: a stub's NotImplementedError becomes a message that says what to do, and
+    whether the check passed is handed in (it earns no points: the kernel could fake it)."""
+    passed = False
+    try:
+        yield
+        passed = True
+    except NotImplementedError:
+        raise AssertionError(
+            f"Exercise '{name}' is not done yet: replace `raise NotImplementedError()` "
+            "in its cell with your code, run that cell, then run this check again."
+        ) from None
+    finally:
+        hand_in(VISIBLE_CHECK.format(name), passed, message="")
 
 
 def read_handins(path: Path) -> dict:

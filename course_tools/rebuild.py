@@ -65,6 +65,15 @@ def checks_in(source: str, where: str) -> list[Check]:
     return [check for _, check in sorted(checks)]
 
 
+def visible_checks_in(source: str) -> list[str]:
+    """The names of the `exercise_check("name")` blocks outside a test cell's hidden tests."""
+    hidden = region_lines(source, ((BEGIN_HIDDEN, END_HIDDEN),))
+    return [node.args[0].value for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Call) and node.lineno not in hidden and node.args
+            and (node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)) == "exercise_check"
+            and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)]
+
+
 @dataclass
 class FixedCell:
     """A cell the grader takes from the solution: the setup, parameters and test cells."""
@@ -73,6 +82,7 @@ class FixedCell:
     grade_id: str | None = None  # set for test cells
     points: float = 0.0
     checks: list[Check] = field(default_factory=list)  # a test cell's hand_in calls
+    visible_checks: list[str] = field(default_factory=list)  # the exercise_check names of its visible part
 
     @property
     def id(self) -> str:
@@ -123,7 +133,8 @@ def load_key(solution: Path) -> AnswerKey:
         if is_test_cell(cell) and cell.cell_type == "code":
             grader = cell.metadata["nbgrader"]
             fixed[position] = FixedCell(cell, position, grader.get("grade_id") or cell.id, float(grader.get("points", 0)),
-                                        checks_in(cell.source, f"{solution.name} cell {cell.id}"))
+                                        checks_in(cell.source, f"{solution.name} cell {cell.id}"),
+                                        visible_checks_in(cell.source))
         elif cell is setup_cell(nb) or cell is parameters_cell(nb):
             fixed[position] = FixedCell(cell, position)
     reference = json.loads(reference_text) if reference_text is not None else {}

@@ -21,7 +21,7 @@ import nbformat
 
 from course_tools.execute import execute
 from course_tools.files import write_atomic
-from course_tools.handin import matches, read_handins
+from course_tools.handin import VISIBLE_CHECK, matches, read_handins
 from course_tools.notebook import is_injected_parameters, read
 from course_tools.processes import Workers
 from course_tools.rebuild import AnswerKey, InvalidSubmission, prepare
@@ -49,6 +49,7 @@ class Result:
     problem: str | None = None  # why the status is not ok
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    visible: dict[str, bool] = field(default_factory=dict)  # grade_id -> whether its visible checks passed
 
     @property
     def score(self) -> float:
@@ -154,6 +155,8 @@ def score(result: Result, key: AnswerKey, prepared, ran, handins: dict, code: in
     for test in key.tests:
         index = position.get(test.id)
         ran_cell = ran_cells[index] if ran_cells and index is not None else None
+        result.visible[test.grade_id] = all(handins.get(VISIBLE_CHECK.format(name)) is True
+                                            for name in test.visible_checks)
         failed = next((c for c in test.checks if c.name not in handins
                        or not matches(handins[c.name], key.reference[c.name], c.atol, c.rtol)), None)
         if failed is None:

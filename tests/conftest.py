@@ -111,18 +111,18 @@ def write_lesson(folder):
     nb = new_notebook(cells=[
         new_markdown_cell(f"# Demo\n[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
                           f"({config.colab_url('solutions/00_demo.ipynb')})", id="title"),
-        new_code_cell("import os\nfrom course_tools.handin import hand_in", id="setup"),
+        new_code_cell("import os\nfrom course_tools.handin import exercise_check, hand_in", id="setup"),
         new_code_cell('PROFILE = "full"', id="parameters", metadata={"tags": ["parameters"]}),
         new_code_cell("print(PROFILE, os.environ.get('COURSE_PROFILE'), os.environ.get('TF_NUM_INTRAOP_THREADS'))",
                       id="show-profile"),
         new_markdown_cell("## Exercise 1: square a number", id="ex1-text"),
         new_code_cell("def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION", id="ex1"),
-        graded_cell("square-check", 2, "assert square(3) == 9, 'square(3) should be 9'",
+        graded_cell("square-check", 2, "with exercise_check('square'):\n    assert square(3) == 9, 'square(3) should be 9'",
                     'hand_in("square of -2", square(-2), message="square is wrong for a negative number")\n'
                     'hand_in("square of 1.5", square(1.5), atol=1e-9, message="square is wrong for a fraction")'),
         new_markdown_cell("## Exercise 2: cube a number", id="ex2-text"),
         new_code_cell("def cube(x):\n    ### BEGIN SOLUTION\n    return x ** 3\n    ### END SOLUTION", id="ex2"),
-        graded_cell("cube-check", 3, "assert cube(2) == 8, 'cube(2) should be 8'",
+        graded_cell("cube-check", 3, "with exercise_check('cube'):\n    assert cube(2) == 8, 'cube(2) should be 8'",
                     'hand_in("cube of -1", cube(-1), message="cube is wrong for a negative number")\n'
                     'hand_in("cube of 0.5", cube(0.5), atol=1e-9, message="cube is wrong for a fraction")'),
         new_markdown_cell("## Summary", id="summary"),
@@ -135,8 +135,8 @@ def write_lesson(folder):
 
 
 def simulated_autograder(work, lesson, solutions, **options):
-    """What Gradescope makes of a lesson's autograder zip, in `work`/autograder: source/, run_autograder, and
-    the venv that setup.sh would install (here this one)."""
+    """What Gradescope makes of a lesson's autograder zip, in `work`/autograder: source/, run_autograder, the
+    venv that setup.sh would install (here this one) and the data that setup.sh's install_data.sh installs."""
     zip_path = autograder.build(lesson, work / "zip", solutions=solutions, timeout=120, **options)
     root = work / "autograder"
     with zipfile.ZipFile(zip_path) as archive:
@@ -144,6 +144,8 @@ def simulated_autograder(work, lesson, solutions, **options):
     shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
     (root / "run_autograder").chmod(0o755)
     (root / "venv").symlink_to(sys.prefix)
+    subprocess.run(["bash", str(root / "source" / "install_data.sh")], env={**os.environ, "AUTOGRADER_ROOT": str(root)},
+                   check=True)
     return root
 
 

@@ -89,7 +89,7 @@ def test_the_class_report_and_its_figures(graded):
     for figure in ("scores", "pass_rate", "statuses"):
         assert f"(figures/{figure}.png)" in report
         assert (out / "figures" / f"{figure}.png").read_bytes()[:4] == b"\x89PNG"
-    assert "| `square-check` | 2 | 4 / 5 | 80% | the check stopped before it finished (it raised NotImplementedError)" in report
+    assert "| `square-check` | 2 | 4 / 5 | 80% | the check stopped before it finished (it raised AssertionError)" in report
     assert "| `cube-check` | 3 | 4 / 5 | 80% |" in report  # after bob's regrade
     assert "| error | 1 |" in report and "| ok | 4 |" in report
     assert "raised NotImplementedError (1)" in report
