@@ -17,6 +17,7 @@ from course_tools.files import write_atomic
 from course_tools.handin import read_handins
 from course_tools.notebook import is_injected_parameters, normalize, read, write
 from course_tools.processes import Workers
+from course_tools.handin import VISIBLE_CHECK
 from course_tools.rebuild import reference_path
 
 
@@ -165,7 +166,8 @@ def refresh_solutions(report_path: Path, lessons: list[str] | None) -> list[Path
         refreshed.append((solution, normalize(current, keep_outputs=True), result.get("handins", {})))
     for solution, nb, handins in refreshed:
         write(nb, solution)
-        lines = [f"{json.dumps(name)}: {json.dumps(handins[name])}" for name in sorted(handins)]
+        lines = [f"{json.dumps(name)}: {json.dumps(handins[name])}" for name in sorted(handins)
+                 if not name.startswith(VISIBLE_CHECK.format(""))]  # what the key compares, not the visible checks
         write_atomic(reference_path(solution), "{\n" + ",\n".join(lines) + "\n}\n")
     return [solution for solution, _, _ in refreshed]
 
