@@ -14,10 +14,9 @@ from pathlib import Path
 from course_tools import config
 from course_tools.execute import execute
 from course_tools.files import write_atomic
-from course_tools.handin import read_handins
+from course_tools.handin import VISIBLE_CHECK, read_handins
 from course_tools.notebook import is_injected_parameters, normalize, read, write
 from course_tools.processes import Workers
-from course_tools.handin import VISIBLE_CHECK
 from course_tools.rebuild import reference_path
 
 
