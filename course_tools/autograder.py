@@ -15,6 +15,8 @@ import os
 import shlex
 import shutil
 import stat
+import subprocess
+import sys
 import tempfile
 import time
 import zipfile
@@ -200,6 +202,19 @@ def results(result: scoring.Result, key, visibility: str, seconds: float) -> dic
         "stdout_visibility": "hidden",
         "tests": tests,
     }
+
+
+def simulate(zip_path: Path, root: Path) -> Path:
+    """Lay out `root` as Gradescope lays out /autograder from the zip: source/, run_autograder, venv (this
+    Python's, in place of setup.sh's) and data/ from install_data.sh; to try a zip on this machine."""
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(root / "source")
+    shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
+    (root / "run_autograder").chmod(0o755)
+    (root / "venv").symlink_to(sys.prefix)
+    subprocess.run(["bash", str(root / "source" / "install_data.sh")], env={**os.environ, "AUTOGRADER_ROOT": str(root)},
+                   check=True)
+    return root
 
 
 def autograde(lesson: str, root: Path, visibility: str = "after_published", timeout: float = scoring.DEFAULT_TIMEOUT,

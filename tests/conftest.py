@@ -4,7 +4,6 @@ import shutil
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,15 +137,7 @@ def simulated_autograder(work, lesson, solutions, **options):
     """What Gradescope makes of a lesson's autograder zip, in `work`/autograder: source/, run_autograder, the
     venv that setup.sh would install (here this one) and the data that setup.sh's install_data.sh installs."""
     zip_path = autograder.build(lesson, work / "zip", solutions=solutions, timeout=120, **options)
-    root = work / "autograder"
-    with zipfile.ZipFile(zip_path) as archive:
-        archive.extractall(root / "source")
-    shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
-    (root / "run_autograder").chmod(0o755)
-    (root / "venv").symlink_to(sys.prefix)
-    subprocess.run(["bash", str(root / "source" / "install_data.sh")], env={**os.environ, "AUTOGRADER_ROOT": str(root)},
-                   check=True)
-    return root
+    return autograder.simulate(zip_path, work / "autograder")
 
 
 def run_gradescope(root, name, text=None, link_to=None):
