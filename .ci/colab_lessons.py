@@ -2,8 +2,8 @@
 
 Run with the Python of a venv pinned to Colab's runtime (see colab_runtime.sh): the kernel is that
 venv's, the setup cell clones the student release named by COURSE_REPO and installs what is
-missing. Needs only what Colab has (nbformat, nbclient, ipykernel). Exits non-zero when a lesson fails
-or shows TensorFlow's C++ log lines.
+missing. Needs only what Colab has (nbformat, nbclient, ipykernel). Exits non-zero when a lesson fails,
+shows TensorFlow's C++ log lines, or a cell that draws a diagram (mu.draw_cell) shows no image.
 """
 import sys
 import tempfile
@@ -40,7 +40,11 @@ def run(path: Path, timeout: int) -> str | None:
         except CellExecutionError as error:
             return str(error).strip().splitlines()[-1]
     logged = tf_log_lines(nb)
-    return f"{len(logged)} TensorFlow log lines in its outputs, first: {logged[0]}" if logged else None
+    if logged:
+        return f"{len(logged)} TensorFlow log lines in its outputs, first: {logged[0]}"
+    undrawn = [c.id for c in nb.cells if "mu.draw_cell(" in c.source
+               and not any("image/png" in o.get("data", {}) for o in c.outputs)]
+    return f"no diagram shown by cell(s) {', '.join(undrawn)}" if undrawn else None
 
 
 def main(solutions: list[str]) -> int:

@@ -234,3 +234,16 @@ def test_draw_cell_shows_each_diagram_as_a_png_with_its_alt_text(monkeypatch):
     assert plt.get_fignums() == open_figures, "the figure is shown once, not again by the inline backend"
     with pytest.raises(ValueError, match="name one or more of rnn, lstm, gru, convlstm, seq2seq"):
         mu.draw_cell("transformer")
+
+
+def test_cell_diagrams_need_no_network(monkeypatch):
+    import socket
+
+    def offline(*args, **kwargs):
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(socket, "socket", offline)
+    monkeypatch.setattr(socket, "create_connection", offline)
+    for kind in ("rnn", "lstm", "gru", "convlstm", "seq2seq"):
+        assert len(mu.cell_diagram(kind).axes) == 1
+        plt.close("all")

@@ -9,6 +9,7 @@ check with an AssertionError that says what differs, and fail the hidden tests t
 import json
 import math
 import os
+import re
 import runpy
 import subprocess
 import sys
@@ -163,6 +164,22 @@ def test_every_exercise_is_tried_against_wrong_answers(stem):
     assert set(answers) == {c.id for c in notebook.graded_cells(nb)}, \
         f"tests/wrong_answers/{stem}.py lists the wrong answers tried against each graded check cell, by its id"
     assert all(len(tried) >= 2 for tried in answers.values()), "at least two plausible wrong answers per exercise"
+    key = rebuild.load_key(ROOT / "solutions" / f"{stem}.ipynb")
+    assert all(test.visible_checks for test in key.tests), "every graded cell has a visible check (exercise_check)"
+
+
+# The cells each lesson draws (mu.draw_cell), as its stored full run shows them.
+DIAGRAMS = {"01_rnn_basics": {"rnn"}, "02_lstm": {"lstm"}, "03_gru": {"gru", "lstm"}, "04_convlstm": {"convlstm"},
+            "05_disaster_tweets": set(), "06_generation_attention": {"seq2seq"}}
+
+
+@pytest.mark.parametrize("stem", LESSONS)
+def test_each_lesson_draws_the_cells_it_teaches_in_its_stored_outputs(stem):
+    cells = [c for c in notebook.read(ROOT / "solutions" / f"{stem}.ipynb").cells if "mu.draw_cell(" in c.source]
+    drawn = {kind for c in cells for kind in re.findall(r'"(\w+)"', c.source.split("mu.draw_cell(", 1)[1].split(")")[0])}
+    assert drawn == DIAGRAMS[stem]
+    assert all(any("image/png" in o.get("data", {}) and o.get("metadata", {}).get("alt") for o in c.outputs)
+               for c in cells), "each diagram is stored as a PNG with its alt text"
 
 
 def test_every_lesson_has_expected_metrics():

@@ -1,5 +1,6 @@
 """The student release: complete, committed, pointing at its own address, and free of answers."""
 import json
+import re
 import subprocess
 
 import pytest
@@ -103,3 +104,14 @@ def test_release_refuses_a_folder_that_holds_anything(tmp_path, capsys):
     assert cli.main(["release", str(tmp_path)]) == 2
     assert "not an empty folder" in capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_release_notebooks_draw_their_diagrams_with_code_and_link_no_image(released):
+    """Colab ignores markdown attachments and relative image paths: every picture is drawn by a code cell."""
+    for path in sorted((released / "notebooks").glob("*.ipynb")):
+        nb = notebook.read(path)
+        assert not [c.id for c in nb.cells if c.get("attachments") or re.search(r"!\[[^\]]*\]\(|<img", c.source)
+                    and c.cell_type == "markdown"], path.name
+    drawing = [path.name for path in sorted((released / "notebooks").glob("*.ipynb"))
+               if "mu.draw_cell(" in path.read_text(encoding="utf-8")]
+    assert len(drawing) >= 5, f"lessons 01-04 and 06 draw their cells: {drawing}"
