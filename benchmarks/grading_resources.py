@@ -54,7 +54,7 @@ def grade(solution: Path, work: Path) -> dict:
     results = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
     maximum = sum(test["max_score"] for test in results["tests"])
     return {"lesson": solution.stem, "score": results["score"], "max": maximum, "seconds": seconds,
-            "peak_mb": peak / 2**20}
+            "peak_mb": peak / 2**20, "output": results["output"]}
 
 
 def main() -> int:
@@ -66,6 +66,8 @@ def main() -> int:
         rows.append(row)
         print(f"| {row['lesson']} | {row['score']:g} / {row['max']:g} | {row['seconds']:.0f} | {row['peak_mb']:.0f} |",
               flush=True)
+        if row["score"] != row["max"]:
+            print(f"  {row['output']}", flush=True)
     short = [row["lesson"] for row in rows if row["score"] != row["max"]]
     if short:
         print(f"The solution does not score the maximum in: {', '.join(short)}")
