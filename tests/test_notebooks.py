@@ -28,7 +28,7 @@ pytestmark = pytest.mark.notebooks
 EXPECTED_METRICS = {
     "01_rnn_basics": {
         "numpy_rnn_max_abs_diff", "synthetic_naive_mae", "synthetic_linear_mae", "synthetic_rnn_mae",
-        "sunspots_naive_mae", "sunspots_rnn_mae", "adding_constant_mse", "adding_rnn_mse"},
+        "sunspots_naive_mae", "sunspots_ar_mae", "sunspots_rnn_mae", "adding_constant_mse", "adding_rnn_mse"},
     "02_lstm": {
         "numpy_lstm_max_abs_diff", "adding_rnn_mse", "adding_lstm_mse", "imdb_tfidf_lr_test_acc",
         "imdb_simplernn_test_acc", "imdb_lstm_test_acc", "imdb_bilstm_test_acc",
