@@ -44,7 +44,7 @@ EXPECTED_METRICS = {
     "05_disaster_tweets": {
         "tfidf_lr_val_acc", "tfidf_lr_val_f1", "lstm_val_f1", "bilstm_val_f1", "gru_val_f1",
         "bigru_val_f1", "word2vec_val_f1", "best_val_f1", "best_val_acc", "best_threshold",
-        "val_test_overlap", "tfidf_test_f1", "best_test_f1", "best_test_acc"},
+        "val_test_overlap", "tfidf_test_f1", "best_test_f1", "best_test_acc", "test_f1_gain_ci_low", "test_f1_gain_ci_high"},
     "06_generation_attention": {
         "unigram_bpc", "ngram_bpc", "ngram_order", "char_lm_bpc", "char_lm_minus_ngram_bpc",
         "seq2seq_attention_exact_match", "seq2seq_no_attention_exact_match", "dateutil_exact_match",
