@@ -67,7 +67,7 @@ mkdir -p "$rootfs/autograder/source" && unzip -q "$zip" -d "$rootfs/autograder/s
 
 # Commands in the image as Gradescope runs them: root, a plain environment, no terminal.
 in_image() {
-    chroot "$rootfs" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    ${OFFLINE:+unshare --net} chroot "$rootfs" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         LANG=C.UTF-8 PIP_CERT=/etc/host-ca-bundle.crt SSL_CERT_FILE=/etc/host-ca-bundle.crt "$@" </dev/null
 }
 
@@ -83,7 +83,8 @@ grade() {  # NOTEBOOK WANT (max or 0)
     mkdir -p "$rootfs/autograder/submission" "$rootfs/autograder/results"
     cp "$1" "$rootfs/autograder/submission/"
     say "run_autograder on $(basename "$1")"
-    clock in_image bash -c 'cd /autograder && /autograder/run_autograder' || true  # results.json tells
+    # With no network (OFFLINE: a new network namespace), stricter than Gradescope: nothing is downloaded per submission.
+    OFFLINE=1 clock in_image bash -c 'cd /autograder && /autograder/run_autograder' || true  # results.json tells
     "$repo/.venv/bin/python" - "$rootfs/autograder/results/results.json" "$2" <<'EOF'
 import json, sys
 results = json.load(open(sys.argv[1]))
