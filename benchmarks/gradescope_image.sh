@@ -7,7 +7,7 @@
 #
 # Needs root, debootstrap, unzip, gpg and the course's .venv. WORK keeps the debootstrapped base (a rerun
 # skips debootstrap; each run copies it, so setup.sh always meets a fresh image) and pip's download cache.
-# UNSANDBOXED=1 builds the zip with --unsandboxed; lesson 05 bundles its data from COURSE_DATA_DIR.
+# UNSANDBOXED=1 builds the zip with --unsandboxed; COURSE_DATA_DIR (needed for lesson 05) is bundled with --data.
 # Exits non-zero unless the solution scores the maximum and the untouched student copy scores 0.
 set -euo pipefail
 lesson="${1:-01}"
@@ -21,7 +21,8 @@ clock() { local start=$SECONDS; "$@"; say "$1 ${*:2}: $((SECONDS - start)) s"; }
 
 # 1. The zip, built by the course's own command.
 args=(autograder "$lesson" "$work/zip")
-[ "$lesson" = 05 ] && args+=(--data "${COURSE_DATA_DIR:?lesson 05 needs COURSE_DATA_DIR}")
+[ "$lesson" = 05 ] && : "${COURSE_DATA_DIR:?lesson 05 needs COURSE_DATA_DIR (its tweets)}"
+[ -n "${COURSE_DATA_DIR:-}" ] && args+=(--data "$COURSE_DATA_DIR")  # else setup.sh downloads what it can
 [ "${UNSANDBOXED:-0}" = 1 ] && args+=(--unsandboxed)
 rm -rf "$work/zip"
 (cd "$repo" && .venv/bin/python -m course_tools "${args[@]}")
