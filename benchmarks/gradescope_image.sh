@@ -6,7 +6,7 @@
 #   sudo benchmarks/gradescope_image.sh [LESSON] [WORK]      (defaults: 01, /tmp/gradescope-image)
 #
 # Needs root, debootstrap, unzip, gpg and the course's .venv. WORK keeps the debootstrapped base (a rerun
-# skips debootstrap; each run copies it, so setup.sh always meets a fresh image) and pip's download cache.
+# skips debootstrap; each run copies it, so setup.sh always meets a fresh image and downloads afresh).
 # UNSANDBOXED=1 builds the zip with --unsandboxed; COURSE_DATA_DIR (needed for lesson 05) is bundled with --data.
 # Exits non-zero unless the solution scores the maximum and the untouched student copy scores 0.
 set -euo pipefail
@@ -59,7 +59,6 @@ mount --bind "$rootfs" "$rootfs" && mount --make-private "$rootfs"
 mount -t proc proc "$rootfs/proc"
 mount -t sysfs sys "$rootfs/sys"
 mount --rbind /dev "$rootfs/dev" && mount --make-rslave "$rootfs/dev"  # with /dev/pts and /dev/shm
-mkdir -p "$work/pip-cache" "$rootfs/root/.cache/pip" && mount --bind "$work/pip-cache" "$rootfs/root/.cache/pip"
 cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
 # This machine reaches PyPI through a TLS-inspecting proxy: its CA bundle goes in, named by PIP_CERT and
 # SSL_CERT_FILE (Gradescope needs neither).
