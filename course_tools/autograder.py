@@ -38,6 +38,7 @@ LOADER_FILES = {
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder's image (Ubuntu).
 set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive  # no package may stop at a prompt (tzdata would)
 apt-get update
 # Python 3.12 on every image: Ubuntu 24.04's own; Ubuntu 22.04 ships 3.10, so there from the deadsnakes archive.
 if ! apt-cache show python3.12-venv >/dev/null 2>&1; then
