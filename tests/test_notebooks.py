@@ -40,7 +40,8 @@ EXPECTED_METRICS = {
     "04_convlstm": {
         "copy_last_frame_mse", "convlstm_mse", "convlstm_to_copy_mse_ratio", "copy_last_frame_ssim",
         "convlstm_ssim", "causality_max_abs_diff", "rollout_mse_step1", "rollout_mse_step5",
-        "blank_frame_mse", "blurred_copy_mse", "convlstm_to_blurred_mse_ratio", "rollout_steps_better_than_blank"},
+        "blank_frame_mse", "blurred_copy_mse", "convlstm_to_blurred_mse_ratio", "rollout_steps_better_than_blank",
+        "motion_copy_mse", "frame_cnn_mse"},
     "05_disaster_tweets": {
         "tfidf_lr_val_acc", "tfidf_lr_val_f1", "lstm_val_f1", "bilstm_val_f1", "gru_val_f1",
         "bigru_val_f1", "word2vec_val_f1", "best_val_f1", "best_val_acc", "best_threshold",
