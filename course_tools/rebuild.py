@@ -41,15 +41,17 @@ class Check:
     hidden: bool = False  # inside the cell's hidden tests
 
 
+def called(call: ast.Call) -> str | None:
+    """The name a call calls: `hand_in` for both `hand_in(...)` and `mu.hand_in(...)`."""
+    return call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
+
+
 def checks_in(source: str, where: str) -> list[Check]:
     """The `hand_in(...)` calls of a test cell's source; ValueError unless name, message and tolerances are literals."""
     hidden = region_lines(source, ((BEGIN_HIDDEN, END_HIDDEN),))
     checks = []
     for node in ast.walk(ast.parse(source)):
-        if not isinstance(node, ast.Call):
-            continue
-        function = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
-        if function != "hand_in":
+        if not isinstance(node, ast.Call) or called(node) != "hand_in":
             continue
         try:
             name = ast.literal_eval(node.args[0])
@@ -69,9 +71,8 @@ def visible_checks_in(source: str) -> list[str]:
     """The names of the `exercise_check("name")` blocks outside a test cell's hidden tests."""
     hidden = region_lines(source, ((BEGIN_HIDDEN, END_HIDDEN),))
     return [node.args[0].value for node in ast.walk(ast.parse(source))
-            if isinstance(node, ast.Call) and node.lineno not in hidden and node.args
-            and (node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)) == "exercise_check"
-            and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)]
+            if isinstance(node, ast.Call) and called(node) == "exercise_check" and node.lineno not in hidden
+            and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)]
 
 
 @dataclass
