@@ -23,6 +23,7 @@ from pathlib import Path
 
 import nbformat
 
+from course_tools.handin import matches
 from course_tools.notebook import (BEGIN_HIDDEN, COLAB_LINK, END_HIDDEN, is_injected_parameters, is_test_cell,
                                    normalize, parameters_cell, region_lines, secret_lines, setup_cell, student_source)
 
@@ -107,6 +108,10 @@ class AnswerKey:
     @property
     def max_score(self) -> float:
         return sum(t.points for t in self.tests)
+
+    def passes(self, check: Check, handins: dict) -> bool:
+        """Whether `handins` holds `check`'s value and it matches the key's reference within the check's tolerance."""
+        return check.name in handins and matches(handins[check.name], self.reference[check.name], check.atol, check.rtol)
 
 
 def plain(source: str) -> str:

@@ -21,7 +21,7 @@ import nbformat
 
 from course_tools.execute import execute
 from course_tools.files import write_atomic
-from course_tools.handin import VISIBLE_CHECK, matches, read_handins
+from course_tools.handin import VISIBLE_CHECK, read_handins
 from course_tools.notebook import is_injected_parameters, read
 from course_tools.processes import Workers
 from course_tools.rebuild import AnswerKey, InvalidSubmission, prepare
@@ -157,8 +157,7 @@ def score(result: Result, key: AnswerKey, prepared, ran, handins: dict, code: in
         ran_cell = ran_cells[index] if ran_cells and index is not None else None
         result.visible[test.grade_id] = all(handins.get(VISIBLE_CHECK.format(name)) is True
                                             for name in test.visible_checks)
-        failed = next((c for c in test.checks if c.name not in handins
-                       or not matches(handins[c.name], key.reference[c.name], c.atol, c.rtol)), None)
+        failed = next((c for c in test.checks if not key.passes(c, handins)), None)
         if failed is None:
             result.tests[test.grade_id], result.feedback[test.grade_id] = test.points, ""
         elif failed.name in handins:
