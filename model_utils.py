@@ -479,14 +479,18 @@ def load_monthly_sunspots() -> pd.Series:
     return pd.Series(values, index=index, name="sunspots")
 
 
+IMDB_ARCHIVES = ("imdb/aclImdb_labelled.tar.gz", "imdb/aclImdb_v1.tar.gz")
+
+
 def load_imdb(split: str):
     """IMDB reviews (Maas et al. 2011) for split "train" or "test": (texts, labels 1=positive)."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+    labelled, official = IMDB_ARCHIVES
     try:  # the labelled-only copy used offline, else the official archive
-        archive_path = dataset_path("imdb/aclImdb_labelled.tar.gz")
+        archive_path = dataset_path(labelled)
     except DataUnavailableError:
-        archive_path = dataset_path("imdb/aclImdb_v1.tar.gz")
+        archive_path = dataset_path(official)
     texts, labels = [], []
     with tarfile.open(archive_path) as archive:
         for member in archive:
@@ -514,6 +518,11 @@ def load_disaster_tweets():
         fetch_disaster_tweets()
         paths = [dataset_path(name) for name in names]
     return tuple(pd.read_csv(path) for path in paths)
+
+
+# The data files each loader reads (any one of each tuple): what a grading machine with no network needs.
+LOADER_FILES = {"load_imdb": (IMDB_ARCHIVES,),
+                "load_disaster_tweets": tuple((f"disaster_tweets/{part}.csv",) for part in TWEET_PARTS)}
 
 
 def fetch_disaster_tweets() -> None:

@@ -29,11 +29,6 @@ from course_tools.rebuild import load_key, reference_path
 
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")  # Gradescope's
 GRADER_PACKAGES = ("ipykernel", "nbformat", "nbclient", "papermill")  # pinned in requirements.txt
-# The data files model_utils' loaders read (any one of each tuple), for a grading machine with no network.
-LOADER_FILES = {
-    "load_imdb": (("imdb/aclImdb_labelled.tar.gz", "imdb/aclImdb_v1.tar.gz"),),
-    "load_disaster_tweets": tuple((f"disaster_tweets/{part}.csv",) for part in ("train", "test", "sample_submission")),
-}
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder's image (Ubuntu).
@@ -102,7 +97,7 @@ def lesson_data(solution: Path, data: Path | None) -> tuple[dict[str, Path], lis
 
     source = "\n".join(cell.source for cell in read(solution).cells)
     manifest, bundled, names = model_utils.load_manifest(), {}, []
-    for loader, files in LOADER_FILES.items():
+    for loader, files in model_utils.LOADER_FILES.items():
         if f"{loader}(" not in source:
             continue
         for choices in files:
