@@ -52,4 +52,7 @@ LESSONS = (
 
 def by_file(file: str) -> Lesson:
     """The lesson whose notebook stem is `file`, such as 01_rnn_basics."""
-    return next(lesson for lesson in LESSONS if lesson.file == file)
+    for lesson in LESSONS:
+        if lesson.file == file:
+            return lesson
+    raise ValueError(f"{file} is not a lesson of course_tools/lessons.py: add it to LESSONS.")

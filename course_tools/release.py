@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from course_tools import config, notebook
+from course_tools import config, lessons, notebook
 
 RELEASED_FILES = (
     "model_utils.py",
@@ -32,13 +32,13 @@ README = """# Sequence models with TensorFlow/Keras: student notebooks
 The lessons, in order. Each runs top to bottom in Google Colab or on your own machine;
 fill in the exercises, and the check after each one tells you what is right or wrong.
 
-| lesson | open | laptop CPU, 2 cores | Colab |
-|---|---|---|---|
+| lesson | open | data | run time, 2-core CPU | Colab |
+|---|---|---|---|---|
 {rows}
 
-Times are for a whole run with the default settings, measured on a 2-core CPU; Colab's free CPU
-runtime has 2 cores too, and a run on a Colab GPU has not been timed yet. Lesson 05 needs a free Kaggle account
-(see "Where the data comes from").
+A lesson's run time is the most a whole run with the default settings should take on a 2-core CPU
+(Colab's free CPU runtime has 2 cores too). Lesson 05 needs a free Kaggle account (see "Where the
+data comes from").
 
 ## In Colab
 Click a lesson's badge. The notebook's first cell (setup) fetches this repository next to the
@@ -109,21 +109,8 @@ To work offline, put the files in a folder laid out like the cache (`imdb/aclImd
 """
 
 
-def lesson_times(root: Path) -> dict[int, tuple[str, str]]:
-    """Each lesson's measured run time on a 2-core CPU and on Colab, from the course table of the main README."""
-    lines = [line for line in (root / "README.md").read_text(encoding="utf-8").splitlines() if line.startswith("| ")]
-    header = next(line for line in lines if "CPU, 2 cores" in line)
-    columns = [c.strip() for c in header.strip("|").split("|")]
-    cpu, colab = columns.index("CPU, 2 cores (measured)"), columns.index("Colab GPU")
-    times = {}
-    for line in lines[lines.index(header) + 1:]:
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        if cells[0].isdigit():
-            times[int(cells[0])] = (cells[cpu].split(" (")[0], cells[colab])
-    return times
-
-
 def lesson_title(nb) -> str:
+    """The title in a lesson notebook's first heading."""
     first = next(c for c in nb.cells if c.cell_type == "markdown")
     return first.source.splitlines()[0].lstrip("# ").strip()
 
@@ -149,14 +136,14 @@ def write_release(out: Path, repo: str = config.GITHUB_REPO, branch: str = confi
             (staging / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(root / relative, staging / relative)
         (staging / "notebooks").mkdir()
-        rows, times = [], lesson_times(root)
+        rows = []
         for name, nb in notebooks.items():
             notebook.write(nb, staging / "notebooks" / name)
-            badge = config.colab_url(f"notebooks/{name}", repo, branch)
-            cpu, colab = times.get(int(name[:2]), ("not measured", "not measured"))
-            rows.append(f"| [{lesson_title(nb)}](notebooks/{name}) | "
+            lesson = lessons.by_file(Path(name).stem)
+            badge = config.colab_url(lesson.notebook, repo, branch)
+            rows.append(f"| {lesson.number}. [{lesson.title}]({lesson.notebook}) | "
                         f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({badge}) | "
-                        f"{cpu} | {colab} |")
+                        f"{lesson.data} | up to {lesson.budget_min} min | {lesson.colab} |")
         site.build(staging / "site", repo, branch, root)  # published by the workflow below
         (staging / ".github" / "workflows").mkdir(parents=True)
         (staging / ".github" / "workflows" / "pages.yml").write_text(site.pages_workflow(branch), encoding="utf-8")

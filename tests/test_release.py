@@ -8,7 +8,7 @@ from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
 from conftest import ROOT
-from course_tools import cli, config, notebook, release
+from course_tools import cli, config, lessons, notebook, release
 
 pytestmark = pytest.mark.xdist_group("release")  # one release for the module
 REPO, BRANCH = "a-teacher/seq-course-students", "spring"
@@ -37,12 +37,15 @@ def test_the_release_is_a_committed_repository_on_its_branch(released):
 
 def test_students_are_told_how_to_hand_in_and_what_each_lesson_needs(released):
     readme = (released / "README.md").read_text()
-    cpu, colab = release.lesson_times(ROOT)[1]  # lesson 01's times, as the main README's table gives them
     for told in ("File > Download > Download .ipynb", "do not edit the setup cell", "leave `PROFILE = \"full\"`",
-                 "check cells after each exercise", "Kaggle account", f"| {cpu} | {colab} |"):
+                 "check cells after each exercise", "Kaggle account"):
         assert told in readme, told
-    lessons = len(list((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb")))
-    assert len([line for line in readme.splitlines() if "colab-badge.svg" in line and " min |" in line]) == lessons
+    rows = [line for line in readme.splitlines() if "colab-badge.svg" in line]
+    assert len(rows) == len(lessons.LESSONS)
+    for row, lesson in zip(rows, lessons.LESSONS):  # in order, each from the lessons' table
+        assert row.startswith(f"| {lesson.number}. [{lesson.title}]({lesson.notebook}) |"), row
+        assert row.endswith(f"| {lesson.data} | up to {lesson.budget_min} min | {lesson.colab} |"), row
+    assert "not measured" not in readme
     data = (released / "data" / "README.md").read_text()
     assert "nlp-getting-started.zip" in data and "COURSE_DATA_DIR" in data and "CI" not in data.split()
     assert "build/" in (released / ".gitignore").read_text().split()
@@ -63,7 +66,7 @@ def test_no_solution_code_or_hidden_test_reaches_the_release(released):
             assert not leaked, f"{path.relative_to(released)} holds answers of {solution.name}: {leaked[:3]}"
     for path, text in texts.items():
         if path == released / "site" / "instructors.html":
-            continue  # the README's instructions, which name the markers; its lines were scanned above
+            continue  # the instructors' page, which names the markers; its lines were scanned above
         for marker in (notebook.BEGIN_SOLUTION, notebook.BEGIN_HIDDEN, '"grade_id"' + ": " + '"solution'):
             assert marker not in text, f"{path.relative_to(released)}: {marker}"
 
