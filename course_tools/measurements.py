@@ -107,10 +107,13 @@ def _full_run(build: Path) -> list[str]:
     lines = ["## Full run of every lesson", "",
              "`make course` (the full profile, one lesson after another), as `build/report.json` holds it. A lesson's "
              "budget is the time its full run must stay within on a 2-core CPU (`course_tools/lessons.py`).", ""]
+    results = ["### Key results of that run", "",
+               "Recorded by each lesson with `mu.record_metrics`; the lessons say which differences are ties.", ""]
     if report is None or report["profile"] != "full":
         found = "holds a smoke run" if report else "is missing"
-        return lines + [f"Not measured: `{path.relative_to(build.parent)}` {found}. Run `make course`, then "
-                        "`make measurements`.", ""]
+        missing = (f"Not measured: `{path.relative_to(build.parent)}` {found}. Run `make course`, then "
+                   "`make measurements`.")
+        return lines + [missing, ""] + results + ["Not measured: no full run.", ""]
     lines += [f"Run finished {_stamp(path)}; {report['seconds'] / 60:.1f} min in all.", "",
               "| lesson | status | minutes | budget (min) | within budget | slowest cells (s) |",
               "|---|---|---:|---:|---|---|"]
@@ -124,9 +127,7 @@ def _full_run(build: Path) -> list[str]:
         slowest = ", ".join(f"{cell}: {seconds:.0f}" for cell, seconds in result["slowest_cells"])
         lines.append(f"| {lesson.file} | {status.replace('|', '/')} | {minutes:.1f} | {lesson.budget_min} | "
                      f"{'yes' if minutes <= lesson.budget_min else 'no'} | {slowest} |")
-    lines += ["", "### Key results of that run", "",
-              "Recorded by each lesson with `mu.record_metrics`; the lessons explain which are ties.", "",
-              "| lesson | metric | value |", "|---|---|---:|"]
+    lines += ["", *results, "| lesson | metric | value |", "|---|---|---:|"]
     for lesson in LESSONS:
         metrics = report["notebooks"].get(lesson.file, {}).get("metrics", {})
         lines += [f"| {lesson.file} | {name} | {value:.4g} |" for name, value in metrics.items()]
