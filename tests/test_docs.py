@@ -96,10 +96,12 @@ def test_every_relative_link_of_a_page_resolves(page):
 def test_every_make_command_in_the_docs_dry_runs():
     commands = [words for page in PAGES for words in page_commands(page) if words[0] == "make"]
     assert len(commands) >= 15, commands
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     for words in commands:
         result = subprocess.run(["make", "-n", *words[1:]], cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, f"{' '.join(words)}: {result.stderr[-2000:]}"
-    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+        for variable in (word.split("=")[0] for word in words[1:] if "=" in word):
+            assert f"$({variable})" in makefile, f"{' '.join(words)}: the Makefile does not read {variable}"
     for page in PAGES:  # `make target ...` written inline in the prose and tables
         for target in re.findall(r"`make ([a-z][\w-]*)", page.read_text(encoding="utf-8")):
             assert re.search(rf"^{target}:", makefile, re.M), f"{page.name}: make {target} is no Makefile target"
