@@ -55,15 +55,28 @@ def first_error(cells: list) -> str | None:
     return None
 
 
-def slowest_cells(cells: list, count: int = 3) -> list[list]:
-    """[cell id, seconds] of the `count` longest executed cells (nbclient's timing metadata)."""
-    seconds = []
+def cell_seconds(cells: list) -> list[dict]:
+    """{"cell": id, "seconds": s, "line": its first line} for every executed cell, in notebook order, from the
+    start and end times nbclient keeps in a cell's metadata (cells that did not run have none)."""
+    timed = []
     for cell in cells:
         timing = cell.metadata.get("execution", {})
         if "iopub.execute_input" in timing and "shell.execute_reply" in timing:
             start, end = (datetime.fromisoformat(timing[key]) for key in ("iopub.execute_input", "shell.execute_reply"))
-            seconds.append([cell.get("id"), round((end - start).total_seconds(), 1)])
-    return sorted(seconds, key=lambda pair: -pair[1])[:count]
+            line = next((text.strip() for text in cell.source.splitlines() if text.strip()), "")
+            timed.append({"cell": cell.get("id"), "seconds": round((end - start).total_seconds(), 2), "line": line})
+    return timed
+
+
+def slowest_cells(timed: list[dict], count: int) -> list[dict]:
+    """The `count` longest cells of `cell_seconds`, longest first."""
+    return sorted(timed, key=lambda cell: -cell["seconds"])[:count]
+
+
+def _code_in_table(text: str, width: int = 60) -> str:
+    """`text` as a Markdown code span that fits a table cell: cut to `width` characters, pipes escaped."""
+    text = text if len(text) <= width else text[:width - 1] + "…"
+    return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
 
 
 def read_metrics(metrics_file: Path) -> dict:
@@ -91,6 +104,7 @@ def run_notebook(notebook: Path, out_dir: Path, profile: str, timeout: float) ->
                   heartbeat=lambda elapsed: print(f"    {notebook.stem}: still running, {elapsed:.0f} s", flush=True))
     status = "timeout" if run.code is None else "ok" if run.code == 0 else "failed"
     cells = executed_cells(executed)
+    timed = cell_seconds(cells)
     error = None
     if status == "timeout":
         error = f"did not finish within {timeout:.0f} s"
@@ -102,7 +116,8 @@ def run_notebook(notebook: Path, out_dir: Path, profile: str, timeout: float) ->
         "seconds": run.seconds,
         "metrics": read_metrics(run.metrics),
         "handins": read_handins(run.handins),
-        "slowest_cells": slowest_cells(cells),
+        "cell_seconds": timed,
+        "slowest_cells": [[cell["cell"], cell["seconds"]] for cell in slowest_cells(timed, 3)],
         "executed": _display_path(executed),
         "error": error,
     }
@@ -127,20 +142,32 @@ def run_course(notebooks: list[Path], profile: str, out_dir: Path, report_dir: P
     return report
 
 
-def write_report(report: dict, report_dir: Path) -> None:
+def write_report(report: dict, report_dir: Path, cells_listed: int = 5) -> None:
+    """report.json as it is; report.md: a table of the notebooks, then each one's `cells_listed` slowest cells."""
     write_atomic(report_dir / "report.json", json.dumps(report, indent=2) + "\n")
     lines = [
         f"# Course run ({report['profile']} profile)", "",
         f"Total time: {report['seconds'] / 60:.1f} min", "",
-        "| notebook | status | time (s) | slowest cells (s) | metrics |",
-        "|---|---|---:|---|---|",
+        "| notebook | status | time (s) | metrics |",
+        "|---|---|---:|---|",
     ]
     for stem, result in report["notebooks"].items():
         metrics = "<br>".join(f"{name} = {value:.4g}" for name, value in result["metrics"].items())
         status = result["status"] + (f": {result['error']}" if result["error"] else "")
-        slowest = "<br>".join(f"{cell}: {seconds:.0f}" for cell, seconds in result["slowest_cells"])
-        lines.append(f"| {stem} | {status} | {result['seconds']:.0f} | {slowest or '-'} | {metrics or '-'} |")
-    write_atomic(report_dir / "report.md", "\n".join(lines) + "\n")
+        lines.append(f"| {stem} | {status} | {result['seconds']:.0f} | {metrics or '-'} |")
+    lines += ["", "## Slowest cells", "",
+              "Each cell's seconds from starting it to its reply; the rest of a notebook's time starts the kernel and "
+              "saves the notebook. Every cell's time is in report.json (`cell_seconds`).", ""]
+    for stem, result in report["notebooks"].items():
+        timed = result["cell_seconds"]
+        in_cells = sum(cell["seconds"] for cell in timed)
+        lines += [f"### {stem}", "", f"{in_cells:.0f} s in {len(timed)} cells of {result['seconds']:.0f} s.", "",
+                  "| cell | first line | seconds | share |", "|---|---|---:|---:|"]
+        for cell in slowest_cells(timed, cells_listed):
+            share = cell["seconds"] / result["seconds"] if result["seconds"] else 0
+            lines.append(f"| {cell['cell']} | {_code_in_table(cell['line'])} | {cell['seconds']:.1f} | {share:.0%} |")
+        lines.append("")
+    write_atomic(report_dir / "report.md", "\n".join(lines))
 
 
 def refresh_solutions(report_path: Path, lessons: list[str] | None) -> list[Path]:

@@ -4,6 +4,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from datetime import datetime, timedelta
 
 import nbformat
 import pytest
@@ -196,13 +197,74 @@ def test_runner_reports_status_time_metrics_and_errors(tmp_path):
     assert results["01_ok"]["metrics"] == {"smoke_flag": 1.0, "other": 2.0}
     assert results["02_fails"]["status"] == "failed"
     assert results["02_fails"]["error"] == "cell broken: ValueError: broken on purpose"
-    slowest = results["02_fails"]["slowest_cells"]
-    assert "broken" in [cell for cell, _ in slowest] and len(slowest) <= 3 and all(s >= 0 for _, s in slowest)
+    # setup, parameters, injected parameters and the metrics cell; the failing notebook stops at its broken cell
+    assert len(results["01_ok"]["cell_seconds"]) == 4
+    timed = results["02_fails"]["cell_seconds"]
+    assert len(timed) == 3 and timed[-1]["cell"] == "broken" and all(cell["seconds"] >= 0 for cell in timed)
     assert json.loads((tmp_path / "report.json").read_text()) == report
     assert (out / "01_ok.ipynb").exists()
     table = (tmp_path / "report.md").read_text()
     assert "| 02_fails | failed: cell broken: ValueError: broken on purpose |" in table
+    assert "| broken | `raise ValueError('broken on purpose')` |" in table
     assert runner.failed(report) == ["02_fails"]
+
+
+def timed_cell(cell_id, source, start, seconds):
+    """A code cell as nbclient leaves it when it records timing: started `start` s, replied `seconds` s later."""
+    began = datetime(2026, 1, 5, 9, 0) + timedelta(seconds=start)
+    stamp = lambda moment: moment.isoformat() + "Z"  # noqa: E731 - nbclient's form
+    return new_code_cell(source, id=cell_id, metadata={"execution": {
+        "iopub.status.busy": stamp(began), "iopub.execute_input": stamp(began),
+        "shell.execute_reply": stamp(began + timedelta(seconds=seconds)),
+        "iopub.status.idle": stamp(began + timedelta(seconds=seconds + 0.01))}})
+
+
+def executed_lesson():
+    """An executed notebook of five timed cells, a markdown cell and a cell that never ran (after an error)."""
+    return new_notebook(cells=[
+        timed_cell("setup", "import model_utils as mu", 0, 7.5),
+        new_markdown_cell("## Training"),
+        timed_cell("fit", "\n# the long one\nhistory = model.fit(x, y, epochs=EPOCHS)", 8, 120.4),
+        timed_cell("table", "print(f'{a | b}') `quoted`", 130, 0.5),
+        timed_cell("plot", "mu.plot_series(" + "x, " * 40 + "y)", 131, 12),
+        timed_cell("broken", "raise ValueError('broken on purpose')", 144, 0.01),
+        new_code_cell("print('never reached')", id="after"),
+    ]).cells
+
+
+def test_cell_seconds_are_every_executed_cell_in_order_with_its_first_line():
+    assert runner.cell_seconds(executed_lesson()) == [
+        {"cell": "setup", "seconds": 7.5, "line": "import model_utils as mu"},
+        {"cell": "fit", "seconds": 120.4, "line": "# the long one"},
+        {"cell": "table", "seconds": 0.5, "line": "print(f'{a | b}') `quoted`"},
+        {"cell": "plot", "seconds": 12.0, "line": "mu.plot_series(" + "x, " * 40 + "y)"},
+        {"cell": "broken", "seconds": 0.01, "line": "raise ValueError('broken on purpose')"},
+    ]
+    assert [cell["cell"] for cell in runner.slowest_cells(runner.cell_seconds(executed_lesson()), 3)] == [
+        "fit", "plot", "setup"]
+
+
+def test_the_report_lists_each_notebooks_slowest_cells_and_keeps_every_cells_seconds(tmp_path):
+    timed = runner.cell_seconds(executed_lesson())
+    report = {"profile": "full", "seconds": 300.0, "notebooks": {
+        "01_fast": {"status": "ok", "seconds": 150.0, "metrics": {"mae": 0.5}, "error": None, "cell_seconds": timed,
+                    "slowest_cells": [[c["cell"], c["seconds"]] for c in runner.slowest_cells(timed, 3)]},
+        "02_failed": {"status": "failed", "seconds": 0.0, "metrics": {}, "error": "the worker exited with code 1",
+                      "cell_seconds": [], "slowest_cells": []}}}
+    runner.write_report(report, tmp_path, cells_listed=4)
+    assert json.loads((tmp_path / "report.json").read_text()) == report
+    text = (tmp_path / "report.md").read_text()
+    section = text.split("### 01_fast\n")[1].split("###")[0]
+    assert "140 s in 5 cells of 150 s." in section
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert rows == [
+        "| fit | `# the long one` | 120.4 | 80% |",
+        "| plot | `" + ("mu.plot_series(" + "x, " * 40)[:59] + "…` | 12.0 | 8% |",
+        "| setup | `import model_utils as mu` | 7.5 | 5% |",
+        "| table | `print(f'{a \\| b}') 'quoted'` | 0.5 | 0% |",
+    ]
+    assert "### 02_failed\n\n0 s in 0 cells of 0 s." in text
+    assert "| 01_fast | ok | 150 | mae = 0.5 |" in text
 
 
 def test_runner_stops_a_notebook_at_its_time_limit_and_leaves_no_process(tmp_path):
