@@ -13,6 +13,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -182,102 +183,213 @@ def plot_confusion_matrix(y_true, y_pred, labels=None, title: str = "Confusion m
 
 # ---------------------------------------------------------------- cell diagrams
 
-_NODE_COLORS = {"input": "#fde9c9", "gate": "#cfe3f5", "op": "#ffffff", "state": "#d7efd2", "frame": "#eeeeee"}
+# How each role is drawn: learned layers are square boxes, pointwise operations circles, states and inputs rounded
+# boxes of their own colours, and a concatenation a dot where two arrows join.
+_ROLE_STYLES = {
+    "layer": {"boxstyle": "square,pad=0.35", "facecolor": "#cfe3f5", "edgecolor": "#1f4e79", "linewidth": 1.6},
+    "op": {"boxstyle": "ellipse,pad=0.1", "facecolor": "#ffffff", "edgecolor": "0.25", "linewidth": 1.0},
+    "state": {"boxstyle": "round,pad=0.35", "facecolor": "#d7efd2", "edgecolor": "#2e6b2e", "linewidth": 1.0},
+    "input": {"boxstyle": "round,pad=0.35", "facecolor": "#fde9c9", "edgecolor": "#9a5b00", "linewidth": 1.0},
+    "join": {"boxstyle": "circle,pad=0.18", "facecolor": "0.15", "edgecolor": "0.15", "linewidth": 1.0},
+}
+_LEGEND = {"layer": "learned layer (weights)", "op": "pointwise operation", "state": "state", "input": "input",
+           "join": "concatenation"}
+_DIAGRAM_DPI = 150
+_DIAGRAM_WIDTH_INCHES = 8
+_DIAGRAM_DISPLAY_PIXELS = 800  # a notebook column: text of 10 pt drawn 8 in wide shows at about 10 pt
+
+
+def _gated_cell(title: str, symbols: dict, equations: list, note: str) -> dict:
+    """The LSTM's picture, for the LSTM and the ConvLSTM: the cell state along the top, four learned gate layers
+    reading the input and the previous hidden state, and the pointwise products and sums between them."""
+    s = symbols
+    return {
+        "title": title, "equations": equations, "note": note, "size": (8, 4.6),
+        "nodes": {"c_prev": (0, 4, s["c_prev"], "state"), "forget": (2, 4, s["times"], "op"), "add": (4.4, 4, "+", "op"),
+                  "c": (7.6, 4, s["c"], "state"),
+                  "f": (1, 1.3, s["f"], "layer"), "i": (2.8, 1.3, s["i"], "layer"),
+                  "candidate": (4.6, 1.3, s["candidate"], "layer"), "o": (6.4, 1.3, s["o"], "layer"),
+                  "write": (4.4, 2.6, s["times"], "op"), "squash": (6.4, 3.25, "tanh", "op"),
+                  "read": (6.4, 2.3, s["times"], "op"),
+                  "h": (7.6, 1.3, s["h"], "state"), "join": (3.7, 0.05, " ", "join"),
+                  "h_prev": (0, 0.05, s["h_prev"], "state"), "x": (3.7, -1.1, s["x"], "input")},
+        "edges": [("c_prev", "forget"), ("forget", "add"), ("add", "c"), ("add", "squash"),
+                  ("f", "forget", {"label": s["f_short"]}), ("i", "write", {"label": s["i_short"]}),
+                  ("candidate", "write", {"label": s["candidate_short"]}), ("write", "add"),
+                  ("squash", "read"), ("o", "read", {"label": s["o_short"]}), ("read", "h"),
+                  ("h_prev", "join"), ("x", "join"),
+                  *[("join", gate) for gate in ("f", "i", "candidate", "o")]],
+    }
+
+
 _CELL_DIAGRAMS = {
     "rnn": {
         "title": "A SimpleRNN unrolled over four steps: one cell, the same weights at every step",
-        "caption": r"$h_t = \tanh(x_t W + h_{t-1} U + b)$; $h_0 = 0$; the layer returns $h_4$, or every $h_t$ "
-                   r"with return_sequences=True",
+        "equations": [[r"h_t = \tanh(W_x x_t + W_h h_{t-1} + b)", r"h_0 = 0"]],
+        "note": "the layer returns $h_4$, or every $h_t$ with return_sequences=True",
+        "size": (8, 2.6),
         "nodes": {"h0": (0, 1, "$h_0$", "state"),
-                  **{f"x{t}": (2 * t, 0, f"$x_{t}$", "input") for t in range(1, 5)},
-                  **{f"cell{t}": (2 * t, 1, "tanh", "gate") for t in range(1, 5)},
-                  **{f"h{t}": (2 * t, 2, f"$h_{t}$", "state") for t in range(1, 5)}},
-        "edges": [("h0", "cell1"), *[(f"cell{t}", f"cell{t + 1}") for t in range(1, 4)],
-                  *[(f"x{t}", f"cell{t}") for t in range(1, 5)], *[(f"cell{t}", f"h{t}") for t in range(1, 5)]],
+                  **{f"x{t}": (2 * t - 1, 0, f"$x_{t}$", "input") for t in range(1, 5)},
+                  **{f"cell{t}": (2 * t - 1, 1, "tanh", "layer") for t in range(1, 5)},
+                  **{f"h{t}": (2 * t, 1, f"$h_{t}$", "state") for t in range(1, 5)}},
+        "edges": [*[(f"h{t - 1}", f"cell{t}", {"label": "$W_h$", "label_offset": (0, 0.3)}) for t in range(1, 5)],
+                  *[(f"x{t}", f"cell{t}", {"label": "$W_x$"}) for t in range(1, 5)],
+                  *[(f"cell{t}", f"h{t}") for t in range(1, 5)]],
     },
-    "lstm": {
-        "title": "An LSTM cell: three sigmoid gates and a cell state that passes through a product and a sum",
-        "caption": r"$c_t = f \odot c_{t-1} + i \odot g$,  $h_t = o \odot \tanh(c_t)$;  $f, i, o = \sigma(\cdot)$, "
-                   r"$g = \tanh(\cdot)$ of $[x_t, h_{t-1}]$",
-        "nodes": {"c_prev": (0, 3, "$c_{t-1}$", "state"), "forget": (2, 3, "×", "op"), "add": (4, 3, "+", "op"),
-                  "c": (7, 3, "$c_t$", "state"), "f": (1, 0, "f: σ", "gate"), "i": (2.6, 0, "i: σ", "gate"),
-                  "g": (4.2, 0, "g: tanh", "gate"), "o": (5.8, 0, "o: σ", "gate"), "write": (3.4, 1.5, "×", "op"),
-                  "squash": (5.8, 2.2, "tanh", "gate"), "read": (5.8, 1.2, "×", "op"), "h": (7, 1.2, "$h_t$", "state"),
-                  "input": (3.4, -1.4, "$[x_t,\\ h_{t-1}]$", "input")},
-        "edges": [("c_prev", "forget"), ("forget", "add"), ("add", "c"), ("f", "forget"), ("i", "write"),
-                  ("g", "write"), ("write", "add"), ("add", "squash"), ("squash", "read"), ("o", "read"),
-                  ("read", "h"), ("input", "f"), ("input", "i"), ("input", "g"), ("input", "o")],
-    },
+    "lstm": _gated_cell(
+        "An LSTM cell: four learned layers, and a cell state touched only by a product and a sum",
+        {"times": r"$\odot$", "c_prev": "$C_{t-1}$", "c": "$C_t$", "h_prev": "$h_{t-1}$", "h": "$h_t$", "x": "$x_t$",
+         "f": r"$\sigma$", "i": r"$\sigma$", "candidate": r"$\tanh$", "o": r"$\sigma$",
+         "f_short": "$f_t$", "i_short": "$i_t$", "candidate_short": r"$\tilde C_t$", "o_short": "$o_t$"},
+        [[r"f_t = \sigma(W_f [x_t, h_{t-1}] + b_f)", r"i_t = \sigma(W_i [x_t, h_{t-1}] + b_i)",
+          r"o_t = \sigma(W_o [x_t, h_{t-1}] + b_o)"],
+         [r"\tilde C_t = \tanh(W_C [x_t, h_{t-1}] + b_C)", r"C_t = f_t \odot C_{t-1} + i_t \odot \tilde C_t",
+          r"h_t = o_t \odot \tanh(C_t)"]],
+        "each learned layer reads the concatenation $[x_t, h_{t-1}]$"),
     "gru": {
-        "title": "A GRU cell: two gates and no separate cell state; the update gate mixes old and new state",
-        "caption": r"$h_t = (1 - z) \odot h_{t-1} + z \odot \tilde h$,  $\tilde h = \tanh(x_t W + (r \odot h_{t-1}) U)$;  "
-                   r"$z, r = \sigma(\cdot)$ of $[x_t, h_{t-1}]$",
-        "nodes": {"h_prev": (0, 3, "$h_{t-1}$", "state"), "keep": (3.8, 3, "× (1−z)", "op"), "add": (5.5, 3, "+", "op"),
-                  "h": (7, 3, "$h_t$", "state"), "r": (1, 0, "r: σ", "gate"), "z": (4.4, 0.3, "z: σ", "gate"),
-                  "reset": (1, 1.5, "× r", "op"), "candidate": (2.6, 1.5, "$\\tilde h$: tanh", "gate"),
-                  "mix": (5.5, 1.5, "× z", "op"), "input": (2.5, -1.4, "$[x_t,\\ h_{t-1}]$", "input")},
-        "edges": [("h_prev", "keep"), ("keep", "add"), ("add", "h"), ("h_prev", "reset"), ("r", "reset"),
-                  ("reset", "candidate"), ("candidate", "mix"), ("z", "mix"), ("z", "keep"), ("mix", "add"),
-                  ("input", "r"), ("input", "z"), ("input", "candidate")],
+        "title": "A GRU cell: two gates, one state; $z_t$ keeps the old state, $1 - z_t$ lets the candidate in",
+        "equations": [[r"z_t = \sigma(x_t W_z + h_{t-1} U_z + b_z)", r"r_t = \sigma(x_t W_r + h_{t-1} U_r + b_r)"],
+                      [r"\tilde h_t = \tanh(x_t W_h + (r_t \odot h_{t-1}) U_h + b_h)",
+                       r"h_t = z_t \odot h_{t-1} + (1 - z_t) \odot \tilde h_t"]],
+        "note": r"the gates read $x_t$ and $h_{t-1}$; the candidate reads $x_t$ and only the reset $r_t \odot h_{t-1}$",
+        "size": (8, 4.6),
+        "nodes": {"h_prev": (0, 4, "$h_{t-1}$", "state"), "keep": (5.2, 4, r"$\odot$", "op"), "add": (6.6, 4, "+", "op"),
+                  "h": (7.8, 4, "$h_t$", "state"), "r": (1.0, 1.3, r"$\sigma$", "layer"),
+                  "reset": (1.0, 2.6, r"$\odot$", "op"), "candidate": (3.2, 1.3, r"$\tanh$", "layer"),
+                  "z": (5.2, 1.3, r"$\sigma$", "layer"), "flip": (6.6, 1.3, "1−", "op"),
+                  "mix": (6.6, 2.6, r"$\odot$", "op"), "join": (2.0, 0.05, " ", "join"),
+                  "x": (2.9, -1.1, "$x_t$", "input")},
+        "edges": [("h_prev", "keep"), ("keep", "add"), ("add", "h"), ("h_prev", "reset"),
+                  ("h_prev", "join", {"style": "angle,angleA=-90,angleB=180,rad=0"}),
+                  ("x", "join"), ("join", "r"), ("join", "z"),
+                  ("r", "reset", {"label": "$r_t$"}), ("reset", "candidate", {"label": r"$r_t \odot h_{t-1}$"}),
+                  ("x", "candidate"), ("z", "keep", {"label": "$z_t$", "label_offset": (0, 0.6)}), ("z", "flip"),
+                  ("flip", "mix", {"label": "$1 - z_t$"}),
+                  ("candidate", "mix", {"label": r"$\tilde h_t$", "label_offset": (-0.7, 0.65),
+                                        "style": "angle,angleA=90,angleB=180,rad=0"}),
+                  ("mix", "add")],
     },
-    "convlstm": {
-        "title": "A ConvLSTM cell: the LSTM's gates, each computed by convolutions over whole frames",
-        "caption": "each gate: $\\sigma$ or $\\tanh$ of $W * X_t + U * H_{t-1} + b$, $*$ a convolution\n"
-                   "every pixel's gates see only its neighbourhood; $C_t$ and $H_t$ are stacks of feature maps",
-        "nodes": {"x": (0, 0, "frame $X_t$\n(rows, cols, channels)", "frame"),
-                  "h_prev": (0, 2.4, "$H_{t-1}$\n(rows, cols, filters)", "frame"),
-                  "conv": (3, 1.2, "k × k convolutions\n$W * X_t + U * H_{t-1}$", "gate"),
-                  "gates": (6, 1.2, "gate maps i, f, o, g\n(rows, cols, 4 filters)", "frame"),
-                  "c_prev": (6, 3.4, "$C_{t-1}$", "state"),
-                  "c": (9, 3.4, "$C_t = f \\odot C_{t-1} + i \\odot g$", "state"),
-                  "h": (9, 1.2, "$H_t = o \\odot \\tanh(C_t)$", "state")},
-        "edges": [("x", "conv"), ("h_prev", "conv"), ("conv", "gates"), ("gates", "c"), ("c_prev", "c"),
-                  ("gates", "h"), ("c", "h")],
-    },
-    "seq2seq": {
-        "title": "An encoder-decoder with attention: each output step weighs every encoder state",
-        "caption": r"$\alpha_{j} = \mathrm{softmax}_i(s_{j-1} \cdot h_i)$,  $c_j = \sum_i \alpha_{ji} h_i$; line width "
-                   r"shows the weights of output step 2 (an illustration, not a trained model)",
-        "nodes": {**{f"x{i}": (i, 0, f"$x_{i}$", "input") for i in range(1, 6)},
-                  **{f"h{i}": (i, 1, f"$h_{i}$", "state") for i in range(1, 6)},
-                  "context": (5.2, 2.2, "$c_2$", "op"),
-                  **{f"s{j}": (5.5 + 1.4 * j, 3.2, f"$s_{j}$", "gate") for j in range(1, 5)},
-                  **{f"y{j}": (5.5 + 1.4 * j, 4.3, f"$y_{j}$", "input") for j in range(1, 5)}},
-        "edges": [*[(f"x{i}", f"h{i}") for i in range(1, 6)], *[(f"h{i}", f"h{i + 1}") for i in range(1, 5)],
-                  ("h5", "s1"), *[(f"s{j}", f"s{j + 1}") for j in range(1, 4)], *[(f"s{j}", f"y{j}") for j in range(1, 5)],
-                  *[(f"y{j}", f"s{j + 1}") for j in range(1, 4)], ("context", "s2"),
-                  *[(f"h{i}", "context", width) for i, width in zip(range(1, 6), (0.4, 0.6, 3.0, 1.0, 0.3))]],
-    },
+    "convlstm": _gated_cell(
+        "A ConvLSTM cell: the LSTM's picture with every learned layer a k × k convolution",
+        {"times": r"$\circ$", "c_prev": r"$\mathcal{C}_{t-1}$", "c": r"$\mathcal{C}_t$", "h_prev": r"$\mathcal{H}_{t-1}$",
+         "h": r"$\mathcal{H}_t$", "x": r"$\mathcal{X}_t$" + "\n(rows, cols, channels)",
+         "f": "conv, $\\sigma$", "i": "conv, $\\sigma$", "candidate": "conv, $\\tanh$", "o": "conv, $\\sigma$",
+         "f_short": "$f_t$", "i_short": "$i_t$", "candidate_short": r"$\tilde{\mathcal{C}}_t$", "o_short": "$o_t$"},
+        [[r"i_t = \sigma(W_{xi} * \mathcal{X}_t + W_{hi} * \mathcal{H}_{t-1} + b_i)",
+          r"f_t = \sigma(W_{xf} * \mathcal{X}_t + W_{hf} * \mathcal{H}_{t-1} + b_f)"],
+         [r"\tilde{\mathcal{C}}_t = \tanh(W_{xc} * \mathcal{X}_t + W_{hc} * \mathcal{H}_{t-1} + b_c)",
+          r"o_t = \sigma(W_{xo} * \mathcal{X}_t + W_{ho} * \mathcal{H}_{t-1} + b_o)"],
+         [r"\mathcal{C}_t = f_t \circ \mathcal{C}_{t-1} + i_t \circ \tilde{\mathcal{C}}_t",
+          r"\mathcal{H}_t = o_t \circ \tanh(\mathcal{C}_t)"]],
+        "states and gate maps are (rows, cols, filters); the four convolutions give 4 × filters maps"),
 }
+_ENCODER_X = (0, 1.6, 3.2, 4.8)
+_DECODER_X = (7.4, 9.0, 10.6)
+_CELL_DIAGRAMS["seq2seq"] = {
+    "title": "An encoder-decoder with dot-product attention, drawn at output step t = 2",
+    "equations": [[r"h_i = [\overrightarrow{h}_i; \overleftarrow{h}_i]", r"e_{t,i} = s_t \cdot h_i",
+                   r"\alpha_{t,i} = \mathrm{softmax}_i(e_{t,i})", r"c_t = \sum_i \alpha_{t,i} h_i"]],
+    "note": "the encoder's GRU runs both ways; the output at step $t$ is read from $[s_t; c_t]$\n"
+            r"line widths show made-up weights $\alpha_{2,i}$, not a trained model's",
+    "size": (8, 5.4),
+    "nodes": {**{f"x{i}": (x, 0, f"$x_{i}$", "input") for i, x in enumerate(_ENCODER_X, 1)},
+              **{f"enc{i}": (x, 1.2, "GRU", "layer") for i, x in enumerate(_ENCODER_X, 1)},
+              **{f"h{i}": (x, 2.4, f"$h_{i}$", "state") for i, x in enumerate(_ENCODER_X, 1)},
+              **{f"y_in{t}": (x, 0, "start" if t == 1 else f"$y_{t - 1}$", "input") for t, x in enumerate(_DECODER_X, 1)},
+              **{f"dec{t}": (x, 1.2, "GRU", "layer") for t, x in enumerate(_DECODER_X, 1)},
+              **{f"s{t}": (x, 2.4, f"$s_{t}$", "state") for t, x in enumerate(_DECODER_X, 1)},
+              "score": (6.2, 3.6, "dot", "op"), "softmax": (6.2, 4.8, "softmax", "op"),
+              "sum": (2.4, 4.8, "Σ", "op"), "context": (2.4, 6.0, "$c_2$", "state"),
+              "join": (9.0, 6.0, " ", "join"), "dense": (10.8, 6.0, "Dense,\nsoftmax", "layer"),
+              "y2": (12.2, 6.0, "$y_2$", "output")},
+    "edges": [*[(f"x{i}", f"enc{i}") for i in range(1, 5)], *[(f"enc{i}", f"h{i}") for i in range(1, 5)],
+              *[(f"enc{i}", f"enc{i + 1}", {"style": "arc3,rad=0.35"}) for i in range(1, 4)],
+              *[(f"enc{i + 1}", f"enc{i}", {"style": "arc3,rad=0.35"}) for i in range(1, 4)],
+              ("enc4", "dec1", {"label": r"$s_0 = [\overrightarrow{h}_4; \overleftarrow{h}_1]$", "label_offset": (0, -0.45)}),
+              *[(f"y_in{t}", f"dec{t}") for t in range(1, 4)], *[(f"dec{t}", f"s{t}") for t in range(1, 4)],
+              *[(f"dec{t}", f"dec{t + 1}") for t in range(1, 3)],
+              *[(f"h{i}", "score", {"width": 0.6, "color": "0.6"}) for i in range(1, 5)],
+              ("s2", "score", {"label": "$s_2$"}), ("score", "softmax", {"label": "$e_{2,i}$"}),
+              ("softmax", "sum", {"label": r"$\alpha_{2,i}$"}),
+              *[(f"h{i}", "sum", {"width": width}) for i, width in zip(range(1, 5), (0.5, 3.2, 1.0, 0.4))],
+              ("sum", "context"), ("context", "join"), ("s2", "join"), ("join", "dense", {"label": "$[s_2; c_2]$", "label_offset": (-0.1, -0.4)}),
+              ("dense", "y2")],
+}
+_ROLE_STYLES["output"] = {"boxstyle": "round,pad=0.35", "facecolor": "#f6d3d3", "edgecolor": "#8a2b2b",
+                          "linewidth": 1.0}
+_LEGEND["output"] = "output"
+
+
+def _plain(latex: str) -> str:
+    """A LaTeX formula as plain text for alt text: h_t = tanh(W_x x_t + ...), C~_t, ⊙, σ."""
+    for pattern, replacement in [(r"\\mathcal\{(\w)\}", r"\1"), (r"\\mathrm\{(\w+)\}", r"\1"),
+                                 (r"\\tilde\s*\{?(\w)\}?", r"\1~"), (r"\\overrightarrow\{(\w)\}", r"\1→"),
+                                 (r"\\overleftarrow\{(\w)\}", r"\1←"), (r"\\sigma", "σ"), (r"\\odot", "⊙"),
+                                 (r"\\circ", "∘"), (r"\\alpha", "α"), (r"\\sum", "Σ"), (r"\\cdot", "·"),
+                                 (r"\\(tanh|exp)", r"\1"), (r"(?<![_^])\{([^{}]*)\}", r"\1"), (r"\$", ""), ("\n", "; ")]:
+        latex = re.sub(pattern, replacement, latex)
+    return latex
+
+
+def cell_equations(kind: str) -> list:
+    """The equations a diagram's caption states, in LaTeX, as its lesson's markdown writes them."""
+    return [equation for row in _CELL_DIAGRAMS[kind]["equations"] for equation in row]
 
 
 def _draw_diagram(ax, spec: dict) -> None:
-    boxes = {name: ax.text(x, y, label, ha="center", va="center", fontsize=10, zorder=3, bbox={
-        "boxstyle": "round,pad=0.4", "facecolor": _NODE_COLORS[role], "edgecolor": "0.3"})
-        for name, (x, y, label, role) in spec["nodes"].items()}
-    for start, end, *width in spec["edges"]:
+    boxes = {name: ax.text(x, y, label, ha="center", va="center", fontsize=10, zorder=3, bbox=_ROLE_STYLES[role])
+             for name, (x, y, label, role) in spec["nodes"].items()}
+    for start, end, *options in spec["edges"]:
+        style = options[0] if options else {}
         ax.annotate("", xy=boxes[end].get_position(), xytext=boxes[start].get_position(), zorder=2, arrowprops={
-            "arrowstyle": "-|>", "color": "0.35", "lw": width[0] if width else 1.2, "shrinkA": 2, "shrinkB": 2,
+            "arrowstyle": "-" if spec["nodes"][end][3] == "join" else "-|>", "color": style.get("color", "0.3"),
+            "lw": style.get("width", 1.2), "shrinkA": 1, "shrinkB": 1, "connectionstyle": style.get("style", "arc3"),
             "patchA": boxes[start].get_bbox_patch(), "patchB": boxes[end].get_bbox_patch()})
+        if "label" in style:
+            (x0, y0), (x1, y1), (dx, dy) = (boxes[start].get_position(), boxes[end].get_position(),
+                                            style.get("label_offset", (0, 0)))
+            ax.text((x0 + x1) / 2 + dx, (y0 + y1) / 2 + dy, style["label"], ha="center", va="center", fontsize=10,
+                    zorder=4, bbox={"boxstyle": "round,pad=0.1", "facecolor": "white", "edgecolor": "none"})
     xs, ys = zip(*[(x, y) for x, y, *_ in spec["nodes"].values()])
-    ax.set(xlim=(min(xs) - 1, max(xs) + 1), ylim=(min(ys) - 0.8, max(ys) + 0.8), xticks=[], yticks=[])
-    ax.set_title(spec["title"], fontsize=11)
-    ax.set_xlabel(spec["caption"], fontsize=10)
+    ax.set(xlim=(min(xs) - 0.7, max(xs) + 0.7), ylim=(min(ys) - 0.5, max(ys) + 0.5), xticks=[], yticks=[])
+    ax.set_title(spec["title"], fontsize=11, loc="left", pad=26)
+    caption = "\n".join(",   ".join(f"${equation}$" for equation in row) for row in spec["equations"])
+    ax.set_xlabel(f"{caption}\n{spec['note']}", fontsize=10)
+    roles = {role for *_, role in spec["nodes"].values()}
+    ax.legend(handles=[matplotlib.lines.Line2D(
+        [], [], linestyle="none", marker="o" if role in ("op", "join") else "s", markersize=5 if role == "join" else 11,
+        markerfacecolor=_ROLE_STYLES[role]["facecolor"], markeredgecolor=_ROLE_STYLES[role]["edgecolor"],
+        label=_LEGEND[role]) for role in _LEGEND if role in roles],
+        loc="lower left", bbox_to_anchor=(0, 1.0), ncol=len(roles), fontsize=9, frameon=False,
+        handletextpad=0.3, columnspacing=1.2, borderaxespad=0.1)
     for side in ax.spines.values():
         side.set_visible(False)
 
 
 def cell_diagram(*kinds: str):
-    """A figure of the named cells side by side, from "rnn", "lstm", "gru", "convlstm", "seq2seq"."""
+    """A figure of the named cells one above the other, from "rnn", "lstm", "gru", "convlstm", "seq2seq"."""
     unknown = [kind for kind in kinds if kind not in _CELL_DIAGRAMS]
     if not kinds or unknown:
         raise ValueError(f"No diagram of {', '.join(map(repr, unknown)) or 'nothing'}: name one or more of "
-                         f"{', '.join(_CELL_DIAGRAMS)} (two side by side: draw_cell(\"gru\", \"lstm\")).")
-    fig, axes = plt.subplots(1, len(kinds), figsize=(9 * len(kinds), 4.2), squeeze=False)
-    for ax, kind in zip(axes[0], kinds):
+                         f"{', '.join(_CELL_DIAGRAMS)} (two, one above the other: draw_cell(\"gru\", \"lstm\")).")
+    heights = [_CELL_DIAGRAMS[kind]["size"][1] for kind in kinds]
+    fig, axes = plt.subplots(len(kinds), 1, figsize=(_DIAGRAM_WIDTH_INCHES, sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    for ax, kind in zip(axes[:, 0], kinds):
         _draw_diagram(ax, _CELL_DIAGRAMS[kind])
     fig.tight_layout()
     return fig
+
+
+def diagram_alt_text(*kinds: str) -> str:
+    """What the diagrams show, in words and formulas, for readers who cannot see them."""
+    texts = []
+    for kind in kinds:
+        spec = _CELL_DIAGRAMS[kind]
+        roles = {role for *_, role in spec["nodes"].values()}
+        texts.append(f"Diagram: {_plain(spec['title'])}. Formula: {'; '.join(map(_plain, cell_equations(kind)))}; "
+                     f"{_plain(spec['note'])}. Legend: {', '.join(_LEGEND[role] for role in _LEGEND if role in roles)}.")
+    return " ".join(texts)
 
 
 def draw_cell(*kinds: str) -> None:
@@ -287,11 +399,11 @@ def draw_cell(*kinds: str) -> None:
 
     fig = cell_diagram(*kinds)
     png = io.BytesIO()
-    fig.savefig(png, format="png")
+    fig.savefig(png, format="png", dpi=_DIAGRAM_DPI)
     plt.close(fig)
-    alt = " ".join(f"Diagram: {_CELL_DIAGRAMS[kind]['title']}. Arrows: "
-                   f"{', '.join(f'{a} to {b}' for a, b, *_ in _CELL_DIAGRAMS[kind]['edges'])}." for kind in kinds)
-    display({"image/png": png.getvalue(), "text/plain": alt}, raw=True, metadata={"alt": alt})
+    alt = diagram_alt_text(*kinds)
+    display({"image/png": png.getvalue(), "text/plain": alt}, raw=True,
+            metadata={"alt": alt, "image/png": {"width": _DIAGRAM_DISPLAY_PIXELS}})
 
 
 # ---------------------------------------------------------------- sequences

@@ -230,7 +230,9 @@ def test_draw_cell_shows_each_diagram_as_a_png_with_its_alt_text(monkeypatch):
     [(data, metadata)] = shown
     assert data["image/png"].startswith(b"\x89PNG")
     assert metadata["alt"] == data["text/plain"]
-    assert "A GRU cell" in metadata["alt"] and "An LSTM cell" in metadata["alt"] and "c_prev to forget" in metadata["alt"]
+    assert "A GRU cell" in metadata["alt"] and "An LSTM cell" in metadata["alt"]
+    assert "h_t = z_t ⊙ h_{t-1} + (1 - z_t) ⊙ h~_t" in metadata["alt"], "the alt text states the formula"
+    assert metadata["image/png"]["width"] == 800, "shown at a notebook column's width"
     assert plt.get_fignums() == open_figures, "the figure is shown once, not again by the inline backend"
     with pytest.raises(ValueError, match="name one or more of rnn, lstm, gru, convlstm, seq2seq"):
         mu.draw_cell("transformer")
