@@ -55,18 +55,18 @@ def test_no_solution_code_or_hidden_test_reaches_the_release(released):
     solutions = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
     visible = (ROOT / "model_utils.py").read_text() + "".join(  # what students may see: lines shown anywhere
         cell.source for path in solutions for cell in notebook.make_student(path).cells)
-    texts = {path: path.read_text(encoding="utf-8") for path in released.rglob("*")
-             if path.is_file() and ".git" not in path.relative_to(released).parts}
+    contents = {path: path.read_bytes() for path in released.rglob("*")  # images and fonts too, as bytes
+                if path.is_file() and ".git" not in path.relative_to(released).parts}
     for solution in solutions:
         secrets = set().union(*(notebook.secret_lines(cell) for cell in notebook.read(solution).cells))
         secrets = {line for line in secrets if len(line) > 12 and line not in visible}
         assert len(secrets) > 10, f"{solution.name}: too few answer lines to scan"
-        for path, text in texts.items():
-            leaked = [line for line in secrets if line in text]
+        for path, content in contents.items():
+            leaked = [line for line in secrets if line.encode() in content]
             assert not leaked, f"{path.relative_to(released)} holds answers of {solution.name}: {leaked[:3]}"
-    for path, text in texts.items():
+    for path, content in contents.items():
         for marker in (notebook.BEGIN_SOLUTION, notebook.BEGIN_HIDDEN, '"grade_id"' + ": " + '"solution'):
-            assert marker not in text, f"{path.relative_to(released)}: {marker}"
+            assert marker.encode() not in content, f"{path.relative_to(released)}: {marker}"
 
 
 def test_badges_and_setup_cell_point_at_the_published_repository(released):
