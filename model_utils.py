@@ -119,12 +119,14 @@ def record_metrics(**values: float) -> None:
 
 
 def announce_saved(path, what: str) -> Path:
-    """Print the full path of a file the student should keep and, in Colab, how to download it."""
+    """Print where a file the student should keep is (relative to the notebook's folder when inside it, so the
+    printed path is the same on every machine) and, in Colab, how to download it; returns its full path."""
     path = Path(path).resolve()
-    print(f"{what}: {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    shown = path.relative_to(Path.cwd().resolve()) if path.is_relative_to(Path.cwd().resolve()) else path
+    print(f"{what}: {shown} ({path.stat().st_size / 1e6:.2f} MB)")
     if "google.colab" in sys.modules:
         print(f"  Colab deletes it with the runtime: download it from the file browser on the left, or run "
-              f"`from google.colab import files; files.download({str(path)!r})`")
+              f"`from google.colab import files; files.download({str(shown)!r})`")
     return path
 
 

@@ -201,16 +201,23 @@ def test_tensorflow_logs_nothing_even_when_the_caller_lowered_the_level(tmp_path
     assert "0000 " not in result.stderr, result.stderr
 
 
-def test_announce_saved_prints_the_full_path_and_in_colab_how_to_download(tmp_path, monkeypatch, capsys):
-    path = tmp_path / "submission.csv"
+def test_announce_saved_prints_the_path_from_the_notebooks_folder_and_in_colab_how_to_download(
+        tmp_path, monkeypatch, capsys):
+    path = tmp_path / "run" / "submission.csv"
+    path.parent.mkdir()
     path.write_text("id,target\n1,0\n")
     monkeypatch.chdir(tmp_path)
-    assert mu.announce_saved("submission.csv", "Kaggle submission") == path.resolve()
+    assert mu.announce_saved("run/submission.csv", "Kaggle submission") == path.resolve()
     shown = capsys.readouterr().out
-    assert f"Kaggle submission: {path.resolve()}" in shown and "download" not in shown
+    assert shown.startswith("Kaggle submission: run/submission.csv (") and "download" not in shown
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     mu.announce_saved(path, "Kaggle submission")
-    assert f"files.download('{path.resolve()}')" in capsys.readouterr().out
+    assert "files.download('run/submission.csv')" in capsys.readouterr().out
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    mu.announce_saved(path, "Kaggle submission")
+    assert f"Kaggle submission: {path.resolve()} (" in capsys.readouterr().out, "outside the folder: the full path"
 
 
 def test_input_gradient_norms_gives_the_size_of_each_steps_gradient():
