@@ -21,6 +21,8 @@ from pathlib import Path
 
 from docutils import nodes
 from nbformat.v4 import new_markdown_cell
+from pygments.lexers.python import PythonLexer
+from pygments.token import Name, Punctuation, Text, Whitespace
 
 from course_tools import config, lessons, notebook, release
 
@@ -174,13 +176,13 @@ def sphinx_config(repo: str, branch: str, descriptions: dict[str, str]) -> dict:
     """The Sphinx settings of the site (no conf.py: everything is here)."""
     return {
         "project": PROJECT, "language": "en", "extensions": ["myst_nb", "course_tools.site"],
-        "html_theme": "sphinx_book_theme", "html_title": PROJECT,
-        "html_static_path": ["_static"], "html_css_files": ["course.css", "math.css"],
+        "html_theme": "sphinx_book_theme", "html_title": PROJECT, "templates_path": ["_templates"],
+        "html_static_path": ["_static"], "html_css_files": ["course.css"],
         "html_favicon": "_static/favicon.svg", "html_math_renderer": "course_svg",
         "html_use_index": False, "html_domain_indices": False, "html_show_sourcelink": False,
         "html_show_copyright": False, "html_show_sphinx": False, "html_permalinks_icon": "#",
         "nb_execution_mode": "off", "myst_enable_extensions": ["dollarmath"],
-        "course_descriptions": descriptions,
+        "course_descriptions": descriptions, "html_context": {"default_mode": "auto"},
         "html_theme_options": {
             "repository_url": f"https://github.com/{repo}", "repository_branch": branch,
             "path_to_docs": "notebooks",  # launch buttons open notebooks/NN_name.ipynb of the release
@@ -204,6 +206,8 @@ def build(out: Path, repo: str = config.GITHUB_REPO, branch: str = config.BRANCH
     with tempfile.TemporaryDirectory(prefix="site-") as tmp:
         source, html_dir = Path(tmp) / "source", Path(tmp) / "html"
         (source / "_static").mkdir(parents=True)
+        (source / "_templates").mkdir()
+        shutil.copyfile(TEMPLATE / "layout.html", source / "_templates" / "layout.html")
         for name in ("course.css", "favicon.svg"):
             shutil.copyfile(TEMPLATE / name, source / "_static" / name)
         (source / "index.md").write_text(home_page(root, stems, repo, branch, hand_in), encoding="utf-8")
@@ -229,6 +233,15 @@ def build(out: Path, repo: str = config.GITHUB_REPO, branch: str = config.BRANCH
 
 # The Sphinx extension: equations typeset once at build time, a description per page.
 
+class CodeLexer(PythonLexer):
+    """Python with plain names, punctuation and spaces left as text: the theme colours them as text anyway, and
+    a span for each would double the elements of a lesson's page (and the time a phone takes to lay it out)."""
+
+    def get_tokens_unprocessed(self, text):
+        for index, token, value in super().get_tokens_unprocessed(text):
+            yield index, Text if token in (Name, Punctuation, Whitespace) else token, value
+
+
 def _collect_math(app, doctree) -> None:
     found = app.env.__dict__.setdefault("course_math", set())
     found.update((node.astext(), isinstance(node, nodes.math_block))
@@ -236,7 +249,7 @@ def _collect_math(app, doctree) -> None:
 
 
 def _typeset_math(app, env) -> None:
-    """Typeset every equation of the site in one run of the pinned MathJax; write the style sheet it needs."""
+    """Typeset every equation of the site in one run of the pinned MathJax; add the style it needs to course.css."""
     equations = sorted(env.__dict__.get("course_math", set()))
     node = shutil.which("node")
     if node is None:
@@ -251,7 +264,8 @@ def _typeset_math(app, env) -> None:
     failed = [tex for (tex, _), svg in env.course_svg.items() if any(sign in svg for sign in MATH_ERRORS)]
     if failed:
         raise SiteError(f"MathJax cannot typeset: {failed}")
-    (Path(app.srcdir) / "_static" / "math.css").write_text(typeset["css"], encoding="utf-8")
+    style = Path(app.srcdir) / "_static" / "course.css"
+    style.write_text(f"{style.read_text(encoding='utf-8')}\n/* MathJax's SVG output */\n{typeset['css']}", encoding="utf-8")
 
 
 def _visit_math(self, node) -> None:
@@ -266,18 +280,24 @@ def _visit_display_math(self, node) -> None:
     raise nodes.SkipNode
 
 
-def _describe(app, pagename, templatename, context, doctree) -> None:
+def _page_context(app, pagename, templatename, context, doctree) -> None:
+    """A page's description for search engines; its script files deferred, so they do not hold up its first paint."""
     description = app.config.course_descriptions.get(pagename)
     if description:
         context["metatags"] = context.get("metatags", "") + f'\n<meta name="description" content="{html.escape(description)}">'
+    context["script_files"] = [
+        script if "body" in script.attributes or "async" in script.attributes
+        else type(script)(script.filename, priority=script.priority, **{**script.attributes, "defer": "defer"})
+        for script in context["script_files"]]
 
 
 def setup(app):
     app.add_config_value("course_descriptions", {}, "html")
+    app.add_lexer("python", CodeLexer)
     app.add_html_math_renderer("course_svg", (_visit_math, None), (_visit_display_math, None))
     app.connect("doctree-read", _collect_math)
     app.connect("env-updated", _typeset_math)
-    app.connect("html-page-context", _describe)
+    app.connect("html-page-context", _page_context)
     return {"parallel_read_safe": False, "parallel_write_safe": True}
 
 
