@@ -36,9 +36,9 @@ smoke: $(VENV)/installed  ## the same in the fast smoke profile, into build/smok
 test: $(VENV)/installed node_modules/.package-lock.json  ## every test, solution notebooks included (smoke profile)
 	$(PY) -m pytest
 
-check: $(VENV)/installed  ## everything that can be checked without executing notebooks
+check: $(VENV)/installed  ## everything that can be checked without a notebook, a kernel or a browser (under a minute)
 	$(PY) -m course_tools check
-	$(PY) -m pytest -m "not notebooks"
+	$(PY) -m pytest -m "not notebooks and not kernel"
 
 student: $(VENV)/installed  ## regenerate notebooks/ from solutions/
 	$(PY) -m course_tools student

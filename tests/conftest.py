@@ -81,15 +81,28 @@ def alive(pid):
         return False
 
 
+# Tests that start a Jupyter kernel or a browser in modules that do not mark them themselves (`make check` skips
+# tests marked `kernel`): every page of the website in Chromium, a student notebook fetching the release.
+STARTS_A_KERNEL_OR_BROWSER = ("tests/test_site.py::test_every_page_reads_well_in_chromium",
+                              "tests/test_release.py::test_a_lesson_opened_alone_fetches_the_release")
+
+
 def pytest_collection_modifyitems(items):
-    """Longest first, so that under pytest-xdist short tests fill the end of the run: the lessons' smoke runs
-    (the capstone, the longest, first), the grading batches, the other tests that execute notebooks, the rest."""
+    """Mark the tests above; then longest first, so that under pytest-xdist short tests fill the end of the run:
+    the lessons' smoke runs (the capstone, the longest, first), the grading batches, the other tests that execute
+    notebooks, the tests that start a kernel or a browser, the rest."""
+    for item in items:
+        if item.nodeid.startswith(STARTS_A_KERNEL_OR_BROWSER):
+            item.add_marker("kernel")
+
     def order(item):
         if item.originalname == "test_solution_runs_in_the_smoke_profile_matches_nbval_and_records_its_metrics":
             return 0, -int(item.callspec.params["stem"][:2])
         if item.get_closest_marker("xdist_group"):
             return 1, 0
-        return (2 if item.get_closest_marker("notebooks") else 3), 0
+        if item.get_closest_marker("notebooks"):
+            return 2, 0
+        return (3 if item.get_closest_marker("kernel") else 4), 0
 
     items.sort(key=order)
 

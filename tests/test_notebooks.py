@@ -22,8 +22,6 @@ from conftest import ROOT
 from course_tools import notebook, processes, rebuild, runner
 from course_tools.handin import read_handins
 
-pytestmark = pytest.mark.notebooks
-
 # The metrics each lesson records (the names the course report relies on).
 EXPECTED_METRICS = {
     "01_rnn_basics": {
@@ -105,6 +103,7 @@ def wrong_answer_problems(stem: str, answers: dict, out_dir, key) -> list[str]:
     return problems
 
 
+@pytest.mark.notebooks
 @pytest.mark.parametrize("stem", LESSONS)
 def test_solution_runs_in_the_smoke_profile_matches_nbval_and_records_its_metrics(stem, tmp_path):
     """One smoke run per lesson: cells marked NBVAL_CHECK_OUTPUT print the same facts as the stored full
@@ -145,6 +144,7 @@ def test_solution_runs_in_the_smoke_profile_matches_nbval_and_records_its_metric
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.notebooks
 @pytest.mark.parametrize("stem", LESSONS)
 def test_untouched_student_notebook_fails_at_its_first_exercise(stem, tmp_path):
     student = ROOT / "notebooks" / f"{stem}.ipynb"

@@ -183,6 +183,7 @@ def write_lesson(folder, name, cells):
     notebook.write(lesson(cells), folder / name)
 
 
+@pytest.mark.kernel
 def test_runner_reports_status_time_metrics_and_errors(tmp_path):
     solutions = tmp_path / "solutions"
     write_lesson(solutions, "01_ok.ipynb", [new_code_cell(
@@ -267,6 +268,7 @@ def test_the_report_lists_each_notebooks_slowest_cells_and_keeps_every_cells_sec
     assert "| 01_fast | ok | 150 | mae = 0.5 |" in text
 
 
+@pytest.mark.kernel
 def test_runner_stops_a_notebook_at_its_time_limit_and_leaves_no_process(tmp_path):
     pids = tmp_path / "pids"
     notebook.write(bare([new_code_cell(
@@ -279,6 +281,7 @@ def test_runner_stops_a_notebook_at_its_time_limit_and_leaves_no_process(tmp_pat
     assert all_gone([int(pid) for pid in pids.read_text().split()])
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_course_run_leaves_no_process(tmp_path, signum):
     solutions, pids = tmp_path / "solutions", tmp_path / "pids"
@@ -296,6 +299,7 @@ def test_select_rejects_unknown_lessons():
         runner.select(["99"])
 
 
+@pytest.mark.kernel
 def test_refresh_stores_outputs_of_a_full_run_only(tmp_path, monkeypatch):
     solutions = tmp_path / "solutions"
     solutions.mkdir()
