@@ -11,7 +11,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from conftest import ROOT, all_gone, interrupt_cli
-from course_tools import cli, config, notebook, runner
+from course_tools import cli, config, lessons, notebook, runner
 
 GRADED = {"nbgrader": {"grade": True, "grade_id": "square-check", "points": 2, "locked": True,
                        "solution": False, "schema_version": 3}}
@@ -136,7 +136,11 @@ def test_check_enforces_the_size_budget(repo_copy, monkeypatch):
 
 
 def test_setup_cell_is_identical_in_every_notebook():
-    for path in sorted(ROOT.glob("*/[0-9][0-9]_*.ipynb")):
+    paths = sorted(ROOT.glob("*/[0-9][0-9]_*.ipynb"))
+    every_lesson = {ROOT / folder / f"{lesson.file}.ipynb" for lesson in lessons.LESSONS
+                    for folder in ("solutions", "notebooks")}
+    assert lessons.LESSONS and every_lesson <= set(paths), f"missing: {sorted(every_lesson - set(paths))}"
+    for path in paths:
         assert notebook.setup_cell(notebook.read(path)).source == notebook.SETUP_SOURCE, path
 
 
