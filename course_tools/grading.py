@@ -33,6 +33,7 @@ from course_tools.files import write_atomic
 from course_tools.processes import Workers, thread_caps
 from course_tools.rebuild import AnswerKey, load_key
 from course_tools.sandbox import Sandbox, SandboxUnavailable
+from course_tools.untrusted import markdown, terminal
 from course_tools.scoring import (DEFAULT_MAX_OUTPUT_MB, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, STATUSES, Limits, Result,
                                   blank_result, check_limits, feedback_markdown, grade_one, points_text)
 
@@ -117,9 +118,9 @@ def find_submissions(folder: Path, lesson: str) -> list[tuple[str, Path | None, 
         elif len(named) == 1:
             submissions.append((student, named[0], None))
         elif not notebooks:
-            submissions.append((student, None, f"no notebook in {student}/"))
+            submissions.append((student, None, f"no notebook in {markdown(student)}/"))
         else:
-            names = ", ".join(student_name(str(p.relative_to(folder))) for p in notebooks)
+            names = ", ".join(markdown(student_name(str(p.relative_to(folder)))) for p in notebooks)
             submissions.append((student, None, f"several notebooks, none named {lesson}.ipynb: {names}"))
     return submissions
 
@@ -318,6 +319,9 @@ def grade(lesson: str, submissions: Path, out: Path, workers: int | None = None,
     from course_tools.gradebook import read_roster, roster_problems
     from course_tools.runner import select
 
+    def say(line: str) -> None:
+        progress(terminal(line))  # names and problems may hold what a submission chose
+
     if scheduler is not None and workers is not None:
         raise ValueError("--workers applies to grading on this machine; with --scheduler the cluster's workers "
                          "decide how many submissions run at once.")
@@ -341,10 +345,10 @@ def grade(lesson: str, submissions: Path, out: Path, workers: int | None = None,
     texts = {student: read_submission_file(submissions, path, problem) for student, path, problem in found}
     box = None if unsandboxed or scheduler else sandbox.make()
     if unsandboxed:
-        progress(f"WARNING: grading without a sandbox (--unsandboxed). {sandbox.ADVICE.split('. ', 1)[1]}")
+        say(f"WARNING: grading without a sandbox (--unsandboxed). {sandbox.ADVICE.split('. ', 1)[1]}")
     if students is not None:
         for line in roster_problems(students, list(texts)):
-            progress(f"roster: {line[2:]}")
+            say(f"roster: {line[2:]}")
     names = file_names(list(texts))
     start = time.monotonic()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -355,7 +359,7 @@ def grade(lesson: str, submissions: Path, out: Path, workers: int | None = None,
         graded = [only] if only is not None else list(texts)
         results, executed = [], {}
         with pool as (submit, completed, where):
-            progress(f"grading {len(graded)} submission(s) of {key.lesson} {where}, {timeout:g} s and {memory_mb} MB "
+            say(f"grading {len(graded)} submission(s) of {key.lesson} {where}, {timeout:g} s and {memory_mb} MB "
                      f"each, {'unsandboxed' if unsandboxed else 'each in a sandbox'}")
             futures = {submit(student, *texts[student]): student for student in graded}
             for future in completed(futures):
@@ -368,7 +372,7 @@ def grade(lesson: str, submissions: Path, out: Path, workers: int | None = None,
                 results.append(result)
                 if notebook_text is not None:
                     executed[student] = notebook_text
-                progress(f"  {progress_line(len(results), len(graded), time.monotonic() - start)} {student}: "
+                say(f"  {progress_line(len(results), len(graded), time.monotonic() - start)} {student}: "
                          f"{result.status}, {points_text(result.score)} / {points_text(key.max_score)}"
                          f"{f' ({result.problem})' if result.problem else ''}")
         # Every sandbox of the batch is gone: only now is anything written.
@@ -390,8 +394,8 @@ def grade(lesson: str, submissions: Path, out: Path, workers: int | None = None,
         _move_into_place(fresh, out, replace=only is not None)
     finally:
         shutil.rmtree(fresh, ignore_errors=True)
-    progress(batch["summary"])
-    progress(f"wrote {out / 'grades.csv'}, {out / 'report.md'}, {out / 'similarity.md'}, {out / 'feedback'}/, "
+    say(batch["summary"])
+    say(f"wrote {out / 'grades.csv'}, {out / 'report.md'}, {out / 'similarity.md'}, {out / 'feedback'}/, "
              f"{out / 'executed'}/, {out / 'batch.json'}")
     if unwritten:
         raise OSError(f"the feedback of {len(unwritten)} student(s) could not be written: {'; '.join(unwritten)}")

@@ -2,9 +2,10 @@
 
 A graded check calls `hand_in(name, value, message=..., atol=..., rtol=...)`: the kernel only
 computes the value (the student's output on the check's inputs, a fact about a built model) and
-appends it to the file named by COURSE_HANDIN_FILE. The grader, in its own process, reads that
-file (`read_handins`) and compares each value with the answer key's (`matches`), using the
-tolerance and the message written in the key's source (course_tools.rebuild), never what the kernel says.
+appends it to the file named by COURSE_HANDIN_FILE. The worker that ran the kernel passes that
+file's text to the grader (course_tools.worker), which reads it (`parse_handins`) and compares each
+value with the answer key's (`matches`), using the tolerance and the message written in the key's
+source (course_tools.rebuild), never what the kernel says.
 Without COURSE_HANDIN_FILE (a student's own run), `hand_in` does nothing. A visible check runs in
 `exercise_check`, which hands in whether it passed, for the grader to show the student at once.
 """
@@ -62,12 +63,15 @@ def exercise_check(name: str):
 
 
 def read_handins(path: Path) -> dict:
+    """The hand-ins of a file (`parse_handins`); {} when it is not a regular file."""
+    from course_tools.files import read_regular  # the grader's side: the student release ships this module alone
+
+    data = read_regular(path, MAX_HANDIN_BYTES)
+    return {} if data is None else parse_handins(data.decode("utf-8", errors="replace"))
+
+
+def parse_handins(text: str) -> dict:
     """name -> value of the last hand-in under that name; lines that are not hand-ins are skipped."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            text = handle.read(MAX_HANDIN_BYTES)
-    except OSError:
-        return {}
     values = {}
     for line in text.splitlines():
         try:

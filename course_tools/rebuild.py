@@ -18,6 +18,7 @@ import ast
 import copy
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,10 @@ import nbformat
 from course_tools.handin import matches
 from course_tools.notebook import (BEGIN_HIDDEN, COLAB_LINK, END_HIDDEN, is_injected_parameters, is_test_cell,
                                    normalize, parameters_cell, region_lines, secret_lines, setup_cell, student_source)
+from course_tools.untrusted import markdown
+
+
+CELL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what nbformat accepts as a cell id
 
 
 class InvalidSubmission(ValueError):
@@ -205,7 +210,7 @@ def read_submission(text: str) -> list[Submitted]:
         if not isinstance(metadata.get("tags", []), list) or not isinstance(metadata.get("nbgrader", {}), dict):
             metadata = {k: v for k, v in metadata.items() if k not in ("tags", "nbgrader")}
         own_id, colab_id = cell.get("id"), metadata.get("id")
-        own_id = own_id if isinstance(own_id, str) and own_id and own_id not in seen else None
+        own_id = own_id if isinstance(own_id, str) and CELL_ID.fullmatch(own_id) and own_id not in seen else None
         colab_id = colab_id if isinstance(colab_id, str) and colab_id else None
         seen.add(own_id)
         node = nbformat.from_dict({"cell_type": cell["cell_type"], "source": source, "metadata": metadata,
@@ -286,8 +291,8 @@ def prepare(text: str, key: AnswerKey, profile: str = "smoke") -> tuple[nbformat
             placed[position] = len(out)
             out.append(copy.deepcopy(fixed.cell))
         elif submitted.claims_test:
-            notes.append(f"Cell {index + 1} is marked as test `{submitted.grade_id}`, which the lesson has elsewhere "
-                         "or not at all (a copied or added test cell); it was not run.")
+            notes.append(f"Cell {index + 1} is marked as test {markdown(str(submitted.grade_id)[:64])}, which the lesson "
+                         "has elsewhere or not at all (a copied or added test cell); it was not run.")
         elif not is_injected_parameters(cell):
             if position is not None:
                 placed[position] = len(out)

@@ -11,14 +11,15 @@ from pathlib import Path
 from course_tools.files import write_atomic
 from course_tools.rebuild import AnswerKey
 from course_tools.scoring import STATUSES, Result, points_text
+from course_tools.untrusted import markdown
 
 COMMONEST = 3  # failure messages shown per test
 SLOWEST = 5  # submissions shown by grading time
 
 
 def table_cell(text: str) -> str:
-    """Text safe in a Markdown table cell."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "'").replace("\n", " ")
+    """Text safe in a Markdown table cell (a student's name, a problem that quotes a file name)."""
+    return markdown(text)
 
 
 def _figures(folder: Path, results: list[Result], key: AnswerKey, statuses: Counter) -> None:

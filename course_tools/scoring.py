@@ -5,12 +5,15 @@ by a worker in a sandbox of its own (course_tools.execute, course_tools.sandbox)
 nothing: a test cell earns its points when every value its checks handed in (course_tools.handin)
 matches the key's reference value within the check's tolerance, compared here. What the student
 reads is written by the grader or the key: a failed check's message comes from the key's source,
-an error is named by its cell and exception class only, and no line of a hidden test or a solution
-survives `redact`.
+an error is named by its cell and, when it is one of a few common classes, its class only, and no
+line of a hidden test or a solution survives `redact`. The executed notebook returned to the student
+is the grader's own prepared notebook, its test cells shown as students see them (hidden tests
+removed), with the outputs the worker told of, redacted alike.
 """
 from __future__ import annotations
 
-import builtins
+import copy
+import json
 import re
 import shutil
 import tempfile
@@ -21,11 +24,12 @@ import nbformat
 
 from course_tools.execute import execute
 from course_tools.files import write_atomic
-from course_tools.handin import VISIBLE_CHECK, read_handins
-from course_tools.notebook import is_injected_parameters, read
+from course_tools.handin import VISIBLE_CHECK
+from course_tools.notebook import is_injected_parameters, student_source
 from course_tools.processes import Workers
 from course_tools.rebuild import AnswerKey, InvalidSubmission, prepare
 from course_tools.sandbox import Sandbox
+from course_tools.untrusted import markdown
 from course_tools.worker import EXIT_KERNEL_DIED
 
 PROFILE = "smoke"
@@ -34,8 +38,11 @@ DEFAULT_TIMEOUT = 300  # seconds per submission; lesson 01 takes about 30 s in t
 DEFAULT_MEMORY_MB = 6144  # address space of a worker and its kernel (TensorFlow alone maps ~2.5 GB)
 MIN_MEMORY_MB = 3072  # below this a kernel cannot import TensorFlow: every submission would fail
 DEFAULT_MAX_OUTPUT_MB = 5.0  # outputs kept per notebook (the committed solutions stay under 1.5 MB)
-MAX_EXECUTED_MB = 64  # an executed notebook larger than this (the kernel can write it) is not read
-EXCEPTIONS = {name for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, BaseException)}
+# The exception classes a problem names; any other is "an exception". A short list, because which class a
+# submission raises is a signal it chooses: the fewer names, the less it can say through them.
+NAMED_EXCEPTIONS = ("AssertionError", "AttributeError", "ImportError", "IndentationError", "IndexError", "KeyError",
+                    "MemoryError", "ModuleNotFoundError", "NameError", "NotImplementedError", "RecursionError",
+                    "RuntimeError", "SyntaxError", "TypeError", "ValueError", "ZeroDivisionError")
 REDACTED = "[a line that quoted the answer key was removed]"
 MAX_PROBLEM = 300  # characters of a problem sentence (it may name files the student chose)
 
@@ -82,9 +89,9 @@ def blank_result(student: str, key: AnswerKey, status: str = "invalid", problem:
 
 
 def exception_name(output) -> str:
-    """The class of an error output when it is one of Python's own, else "an exception" (the kernel writes it)."""
+    """The class of an error output when it is one of NAMED_EXCEPTIONS, else "an exception" (the kernel writes it)."""
     name = output.get("ename")
-    return name if name in EXCEPTIONS else "an exception"
+    return name if name in NAMED_EXCEPTIONS else "an exception"
 
 
 def grade_one(student: str, text: str | None, key: AnswerKey, helpers: dict[str, bytes], limits: Limits,
@@ -108,16 +115,14 @@ def grade_one(student: str, text: str | None, key: AnswerKey, helpers: dict[str,
         for relative, data in helpers.items():
             (root / "helpers" / relative).parent.mkdir(parents=True, exist_ok=True)
             (root / "helpers" / relative).write_bytes(data)
-        box = root / "box"
-        box.mkdir()
-        write_atomic(box / "prepared.ipynb", nbformat.writes(nb))
-        run = execute(box / "prepared.ipynb", box / "executed.ipynb", box, profile=PROFILE, timeout=limits.timeout,
-                      workers=workers, helpers=root / "helpers", allow_errors=True, sandbox=sandbox,
-                      memory_mb=limits.memory_mb, max_output_mb=limits.max_output_mb, threads=limits.threads)
+        write_atomic(root / "prepared.ipynb", nbformat.writes(nb))
+        run = execute(root / "prepared.ipynb", root / "executed.ipynb", root / "box", profile=PROFILE,
+                      timeout=limits.timeout, workers=workers, helpers=root / "helpers", allow_errors=True,
+                      sandbox=sandbox, memory_mb=limits.memory_mb, max_output_mb=limits.max_output_mb,
+                      threads=limits.threads)
         result.seconds = run.seconds
-        ran = _read_executed(box / "executed.ipynb")
-        executed_text = None if ran is None else nbformat.writes(ran)
-        score(result, key, nb, ran, read_handins(run.handins), run.code, run.state, limits.timeout)
+        executed_text = nbformat.writes(returned(run.notebook, key))
+        score(result, key, nb, run.notebook, run.handed_in, run.code, run.state, limits.timeout)
     except Exception as error:  # noqa: BLE001 - the batch always completes
         result.status, result.problem = "error", f"the grader failed on it ({type(error).__name__})"
     finally:
@@ -125,14 +130,27 @@ def grade_one(student: str, text: str | None, key: AnswerKey, helpers: dict[str,
     return result, executed_text
 
 
-def _read_executed(path: Path):
-    """The executed notebook, or None when it is missing, too large or not a notebook (the kernel could write it)."""
-    try:
-        if path.stat().st_size > MAX_EXECUTED_MB * 2**20:
-            return None
-        return read(path)
-    except Exception:  # noqa: BLE001 - whatever the file holds
-        return None
+def returned(ran, key: AnswerKey):
+    """The executed notebook as the student gets it back: test cells as in the student's copy (no hidden test),
+    every text of every output redacted."""
+    shown = copy.deepcopy(ran)
+    tests = {t.id for t in key.tests}
+    for cell in shown.cells:
+        if cell.id in tests:
+            cell.source = student_source(cell, f"test cell {cell.id}")
+        for output in cell.get("outputs", []):
+            for name in ("text", "evalue"):
+                if isinstance(output.get(name), str):
+                    output[name] = redact(output[name], key)
+            if "traceback" in output:
+                output["traceback"] = [redact(line, key) for line in output["traceback"]]
+            data = output.get("data", {})
+            for kind, value in list(data.items()):
+                if isinstance(value, str):
+                    data[kind] = redact(value, key)
+                elif redact(json.dumps(value), key) != json.dumps(value):
+                    del data[kind]
+    return shown
 
 
 def _label(index: int, cell) -> str:
@@ -144,17 +162,15 @@ def score(result: Result, key: AnswerKey, prepared, ran, handins: dict, code: in
           timeout: float) -> None:
     """Points from the handed-in values; status and messages from the grader's own reading of the run.
 
-    Cells are labelled from `prepared`, the grader's notebook; `ran` (None if unreadable) only tells
-    which cells ran and raised.
+    Cells are labelled from `prepared`, the grader's notebook; `ran`, the same with the outputs the worker
+    told of, only tells which cells ran and raised.
     """
     cells = [c for c in prepared.cells if not is_injected_parameters(c)]
-    ran_cells = [c for c in ran.cells if not is_injected_parameters(c)] if ran is not None else []
-    if len(ran_cells) != len(cells):
-        ran_cells = []  # not the notebook that was run: nothing of it is read
+    ran_cells = [c for c in ran.cells if not is_injected_parameters(c)]
     position = {c.id: i for i, c in enumerate(cells)}
     for test in key.tests:
         index = position.get(test.id)
-        ran_cell = ran_cells[index] if ran_cells and index is not None else None
+        ran_cell = ran_cells[index] if index is not None else None
         result.visible[test.grade_id] = all(handins.get(VISIBLE_CHECK.format(name)) is True
                                             for name in test.visible_checks)
         failed = next((c for c in test.checks if not key.passes(c, handins)), None)
@@ -184,8 +200,6 @@ def score(result: Result, key: AnswerKey, prepared, ran, handins: dict, code: in
         result.problem = f"the kernel died while running {where or 'a cell'} (a crash or the memory limit)"
     elif code != 0:
         result.status, result.problem = "error", f"the grading worker failed (exit code {code})"
-    elif ran is None:
-        result.status, result.problem = "error", "its executed notebook could not be read back"
     elif first_error is not None:
         index, output = first_error
         result.status = "error"
@@ -218,7 +232,7 @@ def problem_sentence(result: Result) -> str:
 
 
 def feedback_markdown(result: Result, key: AnswerKey) -> str:
-    lines = [f"# {key.lesson}: feedback for {result.student[:100]}", "",
+    lines = [f"# {key.lesson}: feedback for {markdown(result.student[:100])}", "",
              f"**Score: {points_text(result.score)} / {points_text(key.max_score)}** (status: {result.status})", ""]
     if result.problem:
         lines += [problem_sentence(result), ""]

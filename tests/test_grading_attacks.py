@@ -22,13 +22,15 @@ import pytest
 from distributed import LocalCluster
 from nbformat.v4 import new_code_cell
 
-from conftest import ROOT, all_gone, processes_with, run_gradescope, simulated_autograder, write_lesson
+from conftest import DEMO_REFERENCE, ROOT, all_gone, processes_with, run_gradescope, simulated_autograder, write_lesson
 from course_tools import grading, notebook, rebuild
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.xdist_group("grading_attacks")]
 TIMEOUT = 60
 MARKER = "attack-process-31337"  # in the command line of every process an attack leaves running
 UNSOLVED = ("square-check", "cube-check")
+LOOKALIKES = str.maketrans({"-": "\u2010", "a": "\u0430", "e": "\u0435"})
+HOSTILE_TEXT = "<img src=x onerror=alert(1)>**\x1b[31mred"  # HTML, Markdown and an escape sequence
 
 # Reads IPython's input history (hidden tests included, once their cell ran) and puts it where the old
 # grader copied text into the feedback: an assertion message, an exception raised later, a return value
@@ -202,6 +204,103 @@ except OSError as error:
 """
 
 
+# Replaces, at the end of its notebook, the hand-in file and every file a grader might read back from the work folder
+# (by the names of earlier graders' files) with a link to a file of right hand-ins or to the key, a link to /dev/zero,
+# a named pipe, a folder or a 10 GB sparse file; a copy keeps doing so from a process that outlives the kernel.
+LEFT_BEHIND = """
+import os, pathlib, subprocess, sys
+work = pathlib.Path(os.environ["COURSE_HANDIN_FILE"]).parent
+code = r'''
+import os, pathlib, sys, time
+work, what = pathlib.Path(sys.argv[1]), sys.argv[2]
+targets = {{"handin.jsonl": {right!r}, "executed.ipynb": {solution!r}, "state.json": {solution!r},
+            "prepared.ipynb": {solution!r}, "metrics.jsonl": {right!r}, "worker.log": {solution!r}}}
+for round in range(100):
+    for name, target in targets.items():
+        path = work / name
+        try:
+            if path.is_dir() and not path.is_symlink():
+                path.rmdir()
+            else:
+                path.unlink(missing_ok=True)
+            if what == "link":
+                path.symlink_to(target)
+            elif what == "device":
+                path.symlink_to("/dev/zero")
+            elif what == "fifo":
+                os.mkfifo(path)
+            elif what == "directory":
+                path.mkdir()
+            elif what == "sparse":
+                with open(path, "wb") as out:
+                    out.truncate(10 * 2**30)
+        except OSError as error:
+            print(name, error)
+    if round == 0:
+        print("REPLACED", sorted(os.listdir(work)), flush=True)
+        if len(sys.argv) < 4:
+            break
+    time.sleep(0.05)
+'''
+subprocess.run([sys.executable, "-c", code, str(work), {what!r}])
+subprocess.Popen([sys.executable, "-c", code, str(work), {what!r}, "keep going"], start_new_session=True)
+"""
+FILES_LEFT_BEHIND = ("link", "device", "fifo", "directory", "sparse")
+
+# Writes to every terminal-like file it can reach: escape sequences and a fake progress line for the instructor.
+TERMINAL = r"""
+import os
+fake = "\x1b[2K\r  [9/9] everyone: ok, 5 / 5 \x1b]0;pwned\x07\n"
+for target in ["/dev/tty", "/proc/self/fd/1", "/proc/self/fd/2", "/proc/1/fd/1", "/proc/1/fd/2",
+               *[f"/proc/{pid}/fd/{fd}" for pid in os.listdir("/proc") if pid.isdigit() for fd in (0, 1, 2)]]:
+    try:
+        with open(target, "w") as out:
+            out.write(fake)
+    except OSError:
+        pass
+print(fake)
+"""
+
+# Leaves a note in the kernel's user keyring for a later submission, which looks for it for a few seconds.
+KEYRING = """
+import ctypes, os, platform, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+ADD_KEY, REQUEST_KEY, KEYCTL = {{"x86_64": (248, 249, 250), "aarch64": (217, 218, 219)}}[platform.machine()]
+if {write!r}:
+    key = libc.syscall(ADD_KEY, b"user", b"course-note", b"square of -2 is 4", 17, -4)  # the user keyring
+    print("NOTE LEFT" if key > 0 else f"NO KEYRING {{os.strerror(ctypes.get_errno())}}")
+    if key > 0:
+        libc.syscall(KEYCTL, 15, key, 30)  # gone in 30 s
+found = -1
+for _ in range(40):
+    found = libc.syscall(REQUEST_KEY, b"user", b"course-note", None, 0)
+    if found > 0:
+        break
+    time.sleep(0.2)
+print("NOTE FOUND" if found > 0 else "NO NOTE FOUND")
+"""
+
+# Makes a user namespace of its own, in which it may mount a tmpfs of any size (memory the sandbox does not count).
+USER_NAMESPACE = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+made = libc.unshare(0x10000000 | 0x00020000) == 0  # CLONE_NEWUSER | CLONE_NEWNS
+mounted = made and libc.mount(b"none", b"/tmp", b"tmpfs", 0, b"size=64g") == 0
+print("NAMESPACE MADE" if made else "NO NAMESPACE", "TMPFS MOUNTED" if mounted else "", os.strerror(ctypes.get_errno()))
+"""
+
+# Keeps 32 processes busy, each in a session of its own, for longer than the time limit, and waits for them.
+BUSY = """
+import subprocess, sys
+loops = [subprocess.Popen([sys.executable, "-c", "import time\\nend = time.time() + 90\\nwhile time.time() < end: pass"],
+                          start_new_session=True) for _ in range(32)]
+print("BUSY")
+for loop in loops:
+    loop.wait()
+"""
+
+
 def add_cell(nb, after, source):
     nb.cells.insert(next(i for i, c in enumerate(nb.cells) if c.id == after) + 1, new_code_cell(source))
     return nb
@@ -211,8 +310,8 @@ def sha(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def write_attacks(subs, solution, key_paths, port, targets):
-    """The hostile submissions; returns {student: (status, score)} expected."""
+def write_attacks(subs, solution, key_paths, port, targets, right):
+    """The hostile submissions; returns {student: (status, score)} expected. `right` is a file of right hand-ins."""
     solved = notebook.read(solution)
 
     def save(nb, name):
@@ -238,7 +337,29 @@ def write_attacks(subs, solution, key_paths, port, targets):
     save(solved, os.fsdecode(b"\xff\xfeundecodable.ipynb"))
     save(solved, "=cmd|' -C calc'!A0.ipynb")
     os.symlink(solution, subs / "linked_key.ipynb")
+    for what in FILES_LEFT_BEHIND:
+        save(unsolved(("last", LEFT_BEHIND.format(what=what, right=str(right), solution=str(solution)))),
+             f"left_{what}.ipynb")
+    save(unsolved(("parameters", TERMINAL)), "terminal.ipynb")
+    save(unsolved(("parameters", KEYRING.format(write=True))), "keyring_a_writer.ipynb")
+    save(unsolved(("parameters", KEYRING.format(write=False))), "keyring_b_reader.ipynb")
+    save(unsolved(("parameters", USER_NAMESPACE)), "user_namespace.ipynb")
+    save(unsolved(("parameters", BUSY)), "00_busy.ipynb")
+    save(solved, "00_busy_victim.ipynb")
+    lookalike = notebook.read(solution)  # grade ids and cell ids spelled with look-alike letters and dashes
+    for cell in lookalike.cells:
+        if "nbgrader" in cell.metadata:
+            cell.metadata["nbgrader"]["grade_id"] = cell.metadata["nbgrader"]["grade_id"].translate(LOOKALIKES)
+        cell["id"] = cell.id.translate(LOOKALIKES)
+    (subs / "lookalike_ids.ipynb").write_text(json.dumps(lookalike), encoding="utf-8")
+    marked = unsolved()
+    marked.cells.append(new_code_cell("print('mine')", metadata={"nbgrader": {
+        "grade": True, "grade_id": HOSTILE_TEXT, "points": 9}}))
+    save(marked, f"{HOSTILE_TEXT}.ipynb")
     return {
+        **{f"left_{what}": ("error", 0) for what in FILES_LEFT_BEHIND}, "terminal": ("error", 0),
+        "keyring_a_writer": ("error", 0), "keyring_b_reader": ("error", 0), "user_namespace": ("error", 0),
+        "00_busy": ("timeout", 0), "00_busy_victim": ("ok", 5), "lookalike_ids": ("ok", 5), HOSTILE_TEXT: ("error", 0),
         "00_kernel_patcher": ("error", 0), "00_victim": ("error", 0), "=cmd|' -C calc'!A0": ("ok", 5),
         "\\xff\\xfeundecodable": ("ok", 5), "forged_handins": ("error", 0), "history_leak": ("error", 0),
         "key_reader": ("error", 0), "killer": ("error", 5), "linked_key": ("invalid", 0),
@@ -291,7 +412,9 @@ def attacked(tmp_path_factory):
     targets = {"overwrite": [str(o / "grades.csv") for o in outs.values()] + [str(subs / "00_victim.ipynb")]
                + [str(o / "pwned.txt") for o in outs.values()] + [str(gradescope / "results" / "results.json")],
                "append": [str(p) for p in helpers] + [str(solution), str(rebuild.reference_path(solution))]}
-    expected = write_attacks(subs, solution, [root, ROOT], listener.port, targets)
+    right = root / "right_handins.jsonl"  # what a reference run hands in: full marks, for a grader that reads it
+    right.write_text("".join(json.dumps({"name": name, "value": value}) + "\n" for name, value in DEMO_REFERENCE.items()))
+    expected = write_attacks(subs, solution, [root, ROOT], listener.port, targets, right)
     before = {"subs": snapshot(subs), "key": snapshot(root / "solutions"), "helpers": {str(p): sha(p) for p in helpers}}
     results = {"local": {r.student: r for r in grading.grade("00", subs, outs["local"], workers=2, timeout=TIMEOUT,
                                                             solutions=root / "solutions", progress=lambda *_: None)}}
@@ -328,6 +451,82 @@ def test_no_feedback_quotes_a_hidden_test_or_a_solution(attacked, way):
     leaked = [line for text in texts for line in key.secret_lines if line in text]
     assert not leaked
     assert not any("hand_in" in text or "square of" in text for text in texts)
+
+
+def hidden_lines(solution):
+    """The lines of the key's hidden tests."""
+    return {line.strip() for cell in notebook.read(solution).cells if notebook.is_test_cell(cell)
+            for line in notebook.region_lines(cell.source, ((notebook.BEGIN_HIDDEN, notebook.END_HIDDEN),)).values()
+            if line.strip() and "HIDDEN TESTS" not in line}
+
+
+@pytest.mark.parametrize("way", ["local", "dask"])
+def test_nothing_written_to_out_holds_a_hidden_test_or_an_unsolved_students_solution(attacked, way):
+    """Every file of OUT (grades, feedback, executed notebooks, report, similarity, results.json): no hidden line;
+    and no solution line in the files of a submission that did not solve the exercises, the files the attacks
+    replaced with links to the key included."""
+    key, out = rebuild.load_key(attacked["solution"]), attacked["outs"][way]
+    hidden = hidden_lines(attacked["solution"])
+    assert hidden and hidden <= {line.strip() for line in key.secret_lines} | hidden
+    texts = {p: p.read_text(encoding="utf-8", errors="replace") for p in out.rglob("*") if p.is_file() and p.suffix != ".png"}
+    assert not [(p.name, line) for p, text in texts.items() for line in hidden if line in text]
+    unsolved = [name for name, (_, score) in attacked["expected"].items() if score == 0]
+    names = grading.file_names(list(attacked["expected"]))
+    for student in unsolved:
+        for path in (out / "executed" / f"{names[student]}.ipynb", out / "feedback" / f"{names[student]}.md"):
+            if path.exists():
+                assert not [line for line in key.secret_lines if line in texts[path]], (student, path.name)
+
+
+@pytest.mark.parametrize("what", FILES_LEFT_BEHIND)
+def test_files_left_behind_are_never_opened_by_the_grader(attacked, what):
+    """The hand-in file and the old graders' state, executed and prepared notebooks, replaced by links to right
+    hand-ins and to the key, /dev/zero, pipes, folders or 10 GB sparse files, now and after the kernel ended:
+    nothing scores, nothing blocks, and the notebook returned is the grader's own."""
+    for way, out in attacked["outs"].items():
+        executed = out / "executed" / f"left_{what}.ipynb"
+        assert "REPLACED" in output_of(executed, "keep going") and "handin.jsonl" in output_of(executed, "keep going")
+        assert attacked["results"][way][f"left_{what}"].score == 0
+        assert notebook.read(executed).cells[0].source.startswith("# Demo")
+
+
+def test_sandboxes_share_no_keyring_and_make_no_user_namespace(attacked):
+    executed = attacked["outs"]["local"] / "executed"
+    assert "NO KEYRING Operation not permitted" in output_of(executed / "keyring_a_writer.ipynb", "NOTE LEFT")
+    for name in ("keyring_a_writer", "keyring_b_reader"):
+        assert "NO NOTE FOUND" in output_of(executed / f"{name}.ipynb", "NOTE FOUND")
+    assert "NO NAMESPACE" in output_of(executed / "user_namespace.ipynb", "NAMESPACE MADE")
+
+
+def test_busy_loops_beside_a_submission_do_not_make_it_run_out_of_time(attacked):
+    """32 busy processes of one sandbox get that sandbox's share of the cores (its control group), so the solved
+    notebook graded beside them finishes as it would alone."""
+    for results in attacked["results"].values():
+        assert results["00_busy"].status == "timeout"
+        assert results["00_busy_victim"].status == "ok" and results["00_busy_victim"].score == 5
+
+
+@pytest.mark.parametrize("way", ["local", "dask"])
+def test_names_and_ids_a_student_chose_are_escaped_where_they_are_shown(attacked, way):
+    out = attacked["outs"][way]
+    texts = [p.read_text(encoding="utf-8") for p in [*(out / "feedback").iterdir(), out / "report.md", out / "similarity.md"]]
+    assert not [text for text in texts if "<img" in text or "\x1b" in text]
+    feedback = (out / "feedback" / f"{grading.file_names([HOSTILE_TEXT])[HOSTILE_TEXT]}.md").read_text(encoding="utf-8")
+    assert "&lt;img src=x onerror=alert\\(1\\)&gt;\\*\\*" in feedback
+
+
+def test_what_a_submission_writes_never_reaches_the_instructors_terminal(attacked, tmp_path, capfd):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for name in ("terminal.ipynb", f"{HOSTILE_TEXT}.ipynb"):
+        (subs / name).write_bytes((attacked["subs"] / name).read_bytes())
+    lines = []
+    grading.grade("00", subs, tmp_path / "graded", workers=2, timeout=TIMEOUT, solutions=attacked["root"] / "solutions",
+                  progress=lines.append)
+    captured = capfd.readouterr()
+    assert "[9/9] everyone" in output_of(tmp_path / "graded" / "executed" / "terminal.ipynb", "fake =")
+    assert not [text for text in [captured.out, captured.err, *lines] if "\x1b" in text or "everyone" in text]
+    assert any("\\x1b[31mred" in line for line in lines), "the name is shown, escaped"
 
 
 def test_the_sandbox_hid_the_key_the_network_and_the_other_kernels(attacked):
@@ -378,12 +577,14 @@ def test_every_attack_fails_through_run_autograder(attacked):
 
 
 def test_the_attacks_work_without_the_sandbox(attacked, tmp_path, monkeypatch):
-    """Unsandboxed (--unsandboxed), the same code reads the key, reaches the network and patches the other
-    kernel, whose unsolved notebook then scores points: the sandbox, not luck, stops them. (The attacks that
-    kill processes or write files are left out: unsandboxed, they would hit this test run.)"""
+    """Unsandboxed (--unsandboxed), the same code reads the key, reaches the network, patches the other kernel,
+    whose unsolved notebook then scores points, passes a note to another submission through the keyring and
+    makes a user namespace: the sandbox, not luck, stops them. (The attacks that kill processes, write files or
+    load the machine are left out: unsandboxed, they would hit this test run.)"""
     subs = tmp_path / "subs"
     subs.mkdir()
-    for name in ("key_reader", "network", "00_kernel_patcher", "00_victim"):
+    for name in ("key_reader", "network", "00_kernel_patcher", "00_victim", "keyring_a_writer", "keyring_b_reader",
+                 "user_namespace"):
         (subs / f"{name}.ipynb").write_text((attacked["subs"] / f"{name}.ipynb").read_text(encoding="utf-8"))
     connections = attacked["listener"].connections
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the batch's work folders, apart from other tests'
@@ -396,3 +597,5 @@ def test_the_attacks_work_without_the_sandbox(attacked, tmp_path, monkeypatch):
     assert attacked["listener"].connections > connections
     assert "PATCHED 0 kernel(s)" not in output_of(executed / "00_kernel_patcher.ipynb", "PATCHED")
     assert results["00_victim"].score == 5
+    assert "NOTE FOUND" in output_of(executed / "keyring_b_reader.ipynb", "NOTE FOUND").replace("NO NOTE FOUND", "")
+    assert "NAMESPACE MADE" in output_of(executed / "user_namespace.ipynb", "NAMESPACE MADE")
