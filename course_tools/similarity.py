@@ -74,6 +74,7 @@ class Comparison:
     cut: list[str] = field(default_factory=list)  # students whose answers were cut to the size budget
     not_read: list[str] = field(default_factory=list)  # students left out when the time budget ran out
     not_compared: int = 0  # pairs left out when the time budget ran out
+    seconds: float = CLASS_SECONDS  # the time budget
 
 
 def answers(text: str, key: AnswerKey) -> dict[str, Answer]:
@@ -181,21 +182,38 @@ def _runs(tokens: list) -> set[tuple]:
     return {_canonical(tokens[start:start + K]) for start in range(max(1, len(tokens) - K + 1))} if tokens else set()
 
 
-def fingerprint(answer: Answer) -> set[tuple]:
+def _fingerprint(answer: Answer) -> set[tuple]:
     """The runs of K tokens of what the student wrote, less those of the cell as handed out."""
     written = [token for _, token in _tokens(answer.source, answer.written)]
     return _runs(written) - _runs([token for _, token in _tokens(answer.given)])
 
 
-def _similarity(mine: dict[str, set], theirs: dict[str, set], frequency: dict[str, Counter],
-                answered: Counter) -> float:
+@dataclass
+class _Exercise:
+    """One exercise across the class: how many students answered it, and how many wrote each run of tokens."""
+    answered: int
+    counts: Counter  # run -> students who wrote it
+
+    def alone(self, run) -> float:
+        """The weight of a run one student of a pair wrote: log2(n / (others with it + 1))."""
+        return math.log2(self.answered / self.counts[run])
+
+    def shared(self, run) -> float:
+        """The weight of a run both students of a pair wrote."""
+        return math.log2(self.answered / (self.counts[run] - 1))
+
+
+def _similarity(mine: dict[str, set], theirs: dict[str, set], my_weight: dict[str, float],
+                their_weight: dict[str, float], exercises: dict[str, _Exercise]) -> float:
+    """The weight of the runs both wrote over their answers' mean weight plus EVIDENCE, on the exercises both answered.
+    The weights of the two answers are summed with every run weighed `alone`; a run both wrote weighs `shared`."""
     shared = total = 0.0
     for exercise in mine.keys() & theirs.keys():
-        a, b, df, n = mine[exercise], theirs[exercise], frequency[exercise], answered[exercise]
-        both = a & b
-        weight = {run: math.log2(n / (df[run] - (run in both))) for run in a | b}  # others with it + 1, of n
-        shared += sum(weight[run] for run in both)
-        total += (sum(weight[run] for run in a) + sum(weight[run] for run in b)) / 2
+        both, about = mine[exercise] & theirs[exercise], exercises[exercise]
+        shared_weight = sum(about.shared(run) for run in both)
+        shared += shared_weight
+        total += (my_weight[exercise] + their_weight[exercise]) / 2 + shared_weight - sum(
+            about.alone(run) for run in both)
     return shared / (total + EVIDENCE)
 
 
@@ -223,49 +241,51 @@ def _matching_lines(mine: dict[str, Answer], theirs: dict[str, Answer]) -> list[
 
 def compare(written: dict[str, dict[str, Answer]], seconds: float = CLASS_SECONDS) -> Comparison:
     """Every pair of students with an answer, most similar first, within `seconds`."""
-    deadline, result = time.monotonic() + seconds, Comparison([])
+    deadline, result = time.monotonic() + seconds, Comparison([], seconds=seconds)
     prints = {}
     for student, found in sorted(written.items()):
         if time.monotonic() > deadline:
             result.not_read.append(student)
             continue
-        prints[student] = {exercise: runs for exercise, answer in found.items() if (runs := fingerprint(answer))}
+        prints[student] = {exercise: runs for exercise, answer in found.items() if (runs := _fingerprint(answer))}
         if any(answer.cut for answer in found.values()):
             result.cut.append(student)
     prints = {student: found for student, found in prints.items() if found}
-    frequency: dict[str, Counter] = {}
-    answered = Counter()
+    exercises: dict[str, _Exercise] = {}
     for found in prints.values():
         for exercise, runs in found.items():
-            frequency.setdefault(exercise, Counter()).update(runs)
-            answered[exercise] += 1
+            about = exercises.setdefault(exercise, _Exercise(0, Counter()))
+            about.answered += 1
+            about.counts.update(runs)
+    weights = {student: {exercise: sum(map(exercises[exercise].alone, runs)) for exercise, runs in found.items()}
+               for student, found in prints.items()}
     for first, second in combinations(prints, 2):
         if time.monotonic() > deadline:
             result.not_compared += 1
             continue
-        result.pairs.append(Pair(first, second, round(_similarity(prints[first], prints[second], frequency, answered), 3),
-                                 len(prints[first].keys() & prints[second].keys())))
+        similar = _similarity(prints[first], prints[second], weights[first], weights[second], exercises)
+        result.pairs.append(Pair(first, second, round(similar, 3), len(prints[first].keys() & prints[second].keys())))
     result.pairs.sort(key=lambda p: (-p.similarity, p.first, p.second))
     for pair in result.pairs[:SHOWN]:
         pair.lines = _matching_lines(written[pair.first], written[pair.second])
     return result
 
 
-def shown(text: str) -> str:
+def _shown(text: str) -> str:
     """A line of a submission as shown in a code block: control and format characters replaced, length capped."""
     text = "".join("?" if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c
                    for c in text.replace("\t", "    ").rstrip())
     return text if len(text) <= MAX_LINE_CHARS else text[:MAX_LINE_CHARS - 3] + "..."
 
 
-def name(text: str) -> str:
-    """A student's name as Markdown text: control and format characters dropped, every ASCII punctuation
+def _name(text: str) -> str:
+    """A student's name as Markdown text: on one line, control and format characters replaced, every ASCII punctuation
     character backslash-escaped (so no Markdown, HTML, table cell or link can come from it), length capped."""
-    text = shown(text.replace("\n", " "))
+    text = _shown(text.replace("\n", " "))
     return "".join("\\" + c if c.isascii() and not c.isalnum() and c != " " else c for c in text)
 
 
-def fenced(text: str) -> str:
+def _fenced(text: str) -> str:
     """A code block that no backtick run in `text` can close."""
     fence = "`" * max([3, *(len(run) + 1 for run in re.findall("`+", text))])
     return f"{fence}text\n{text}\n{fence}"
@@ -282,22 +302,19 @@ def markdown(comparison: Comparison, lesson: str, students: int) -> str:
              "most students wrote counts for little, the code handed out for nothing). A high similarity is a "
              "reason to read both notebooks, not a finding.", ""]
     if comparison.cut:
-        lines.append(f"- Answers longer than {MAX_ANSWER_CHARS:,} characters or {MAX_TOKENS:,} tokens were compared on "
-                     f"their beginning only: {', '.join(name(s) for s in comparison.cut)}.")
+        lines += [f"- Answers longer than {MAX_ANSWER_CHARS:,} characters or {MAX_TOKENS:,} tokens were compared on "
+                  f"their beginning only: {', '.join(_name(s) for s in comparison.cut)}.", ""]
     if comparison.not_read or comparison.not_compared:
-        lines.append(f"- The comparison stopped at its time budget of {CLASS_SECONDS:g} s: "
-                     f"{comparison.not_compared} pair(s) not compared" +
-                     (f", submissions not read: {', '.join(name(s) for s in comparison.not_read)}"
-                      if comparison.not_read else "") + ".")
-    if lines[-1]:
-        lines.append("")
+        not_read = f", submissions not read: {', '.join(map(_name, comparison.not_read))}" if comparison.not_read else ""
+        lines += [f"- The comparison stopped at its time budget of {comparison.seconds:g} s: "
+                  f"{comparison.not_compared} pair(s) not compared{not_read}.", ""]
     lines += ["| rank | student | student | exercises compared | similarity | flagged |", "|---:|---|---|---:|---:|---|"]
-    lines += [f"| {rank} | {name(p.first)} | {name(p.second)} | {p.exercises} | {p.similarity:.2f} | "
+    lines += [f"| {rank} | {_name(p.first)} | {_name(p.second)} | {p.exercises} | {p.similarity:.2f} | "
               f"{'yes' if p.similarity >= THRESHOLD else ''} |" for rank, p in enumerate(pairs[:SHOWN], 1)]
     for rank, pair in enumerate(flagged[:SHOWN], 1):
-        rows = [(shown(a), shown(b)) for a, b in pair.lines]
+        rows = [(_shown(a), _shown(b)) for a, b in pair.lines]
         width = max((len(a) for a, _ in rows), default=0)
-        lines += ["", f"## {rank}. {name(pair.first)} and {name(pair.second)}: {pair.similarity:.2f}", "",
-                  f"Lines written alike ({name(pair.first)} left, {name(pair.second)} right):", "",
-                  fenced("\n".join(f"{a.ljust(width)}  |  {b}" for a, b in rows) or "(no whole line alike)")]
+        lines += ["", f"## {rank}. {_name(pair.first)} and {_name(pair.second)}: {pair.similarity:.2f}", "",
+                  f"Lines written alike ({_name(pair.first)} left, {_name(pair.second)} right):", "",
+                  _fenced("\n".join(f"{a.ljust(width)}  |  {b}" for a, b in rows) or "(no whole line alike)")]
     return "\n".join(lines) + "\n"
