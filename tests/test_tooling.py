@@ -304,7 +304,7 @@ def test_select_rejects_unknown_lessons():
 
 
 @pytest.mark.kernel
-def test_refresh_stores_outputs_of_a_full_run_only(tmp_path, monkeypatch):
+def test_refresh_stores_the_outputs_of_a_full_run(tmp_path, monkeypatch):
     solutions = tmp_path / "solutions"
     solutions.mkdir()
     notebook.write(bare([new_code_cell("import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()"),
@@ -313,9 +313,6 @@ def test_refresh_stores_outputs_of_a_full_run_only(tmp_path, monkeypatch):
     monkeypatch.setattr(config, "SOLUTIONS", solutions)
     monkeypatch.setattr(config, "ROOT", tmp_path)
     report_dir = tmp_path / "build"
-    runner.run_course(runner.select([], solutions), "smoke", tmp_path / "smoke", report_dir, timeout=120)
-    with pytest.raises(ValueError, match="smoke run"):
-        runner.refresh_solutions(report_dir / "report.json", [])
     runner.run_course(runner.select([], solutions), "full", tmp_path / "executed", report_dir, timeout=120)
     runner.refresh_solutions(report_dir / "report.json", [])
     refreshed = notebook.read(solutions / "01_ok.ipynb")
@@ -327,6 +324,13 @@ def test_refresh_stores_outputs_of_a_full_run_only(tmp_path, monkeypatch):
     notebook.write(nb, solutions / "01_ok.ipynb")
     with pytest.raises(ValueError, match="changed since that run"):
         runner.refresh_solutions(report_dir / "report.json", [])
+
+
+def test_refresh_refuses_a_smoke_run(tmp_path):
+    report = {"profile": "smoke", "seconds": 1, "notebooks": {}}
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    with pytest.raises(ValueError, match="is a smoke run; solutions keep outputs of a full run"):
+        runner.refresh_solutions(tmp_path / "report.json", [])
 
 
 def test_refresh_checks_every_lesson_before_writing_any(tmp_path, monkeypatch):
