@@ -86,6 +86,8 @@ def machine() -> dict[str, str]:
         "vector instructions": _vector_extensions(),
         "cores": f"{os.cpu_count()} ({usable} usable by this process)",
         "memory": _memory(),
+        "load average as this page was written (1, 5, 15 min)": (
+            ", ".join(f"{load:.1f}" for load in os.getloadavg()) if hasattr(os, "getloadavg") else "unknown"),
         "system": platform.platform(),
         "Python": platform.python_version(),
         "TensorFlow": _version("tensorflow-cpu", "tensorflow"),
@@ -171,8 +173,9 @@ def render(build: Path, this_machine: dict[str, str], now: datetime) -> str:
              "<!-- Written by `make measurements` (course_tools/measurements.py): do not edit by hand. -->", "",
              f"Written {now.strftime('%Y-%m-%d %H:%M UTC')} from the runs in `build/`. The machine below is the one "
              "this page was written on, which is meant to be the one that made the runs. Times differ between "
-             "machines (most between CPUs with and without AVX-512) and with other work running on the same one; "
-             "results repeat exactly on one CPU type.", "",
+             "machines (most between CPUs with and without AVX-512) and with other work running on the same one (a "
+             "load average above the number of cores means other work competed for them); results repeat exactly "
+             "on one CPU type.", "",
              "## Machine", "", "| | |", "|---|---|", *[f"| {key} | {value} |" for key, value in this_machine.items()], ""]
     lines += _full_run(build) + _smoke_run(build) + _benchmarks(build)
     return "\n".join(lines).rstrip() + "\n"
