@@ -16,9 +16,9 @@ A pair's similarity is the weight of the runs both wrote over the mean weight of
 EVIDENCE bits, summed over the exercises both answered: near 1 only when much code is alike that the rest
 of the class did not write. Calibrated with benchmarks/similarity.py (lessons 01 and 05).
 
-A crafted submission cannot hold the batch up: an answer is read up to MAX_ANSWER_CHARS characters and
-MAX_TOKENS tokens (so each pair is a bounded amount of work), the class phase stops comparing at
-CLASS_SECONDS, and the report says what was cut or skipped. Every string from a submission is escaped.
+A crafted submission cannot hold the batch up: an exercise cell is read up to MAX_ANSWER_CHARS characters
+(so each pair is a bounded amount of work), the class phase stops comparing at CLASS_SECONDS, and the report
+says what was cut or skipped. Every string from a submission is escaped.
 """
 from __future__ import annotations
 
@@ -44,7 +44,6 @@ EVIDENCE = 32.0  # bits of rare matching code a pair needs before its similarity
 THRESHOLD = 0.5  # pairs at or above it are flagged (benchmarks/similarity.py: 0 false alarms, no copy missed)
 SHOWN = 20  # pairs listed in the report
 MAX_ANSWER_CHARS = 20_000  # of an exercise cell's source
-MAX_TOKENS = 4_000  # of one answer
 MAX_LINE_CHARS = 120  # of a line shown in the report
 MAX_SHOWN_LINES = 60  # matching lines shown per pair
 CLASS_SECONDS = 60.0  # for comparing a whole class
@@ -129,7 +128,7 @@ CRUDE_TOKEN = re.compile(r"[A-Za-z_]\w*|\d[\w.]*|'[^']*'|\"[^\"]*\"|\S")
 
 
 def _tokens(source: str, lines: frozenset[int] | None = None) -> list[tuple[int, object]]:
-    """(line, token) for the code on `lines` (every line when None), at most MAX_TOKENS: names the source binds
+    """(line, token) for the code on `lines` (every line when None): names the source binds
     become ("name", name), strings and numbers (kind, value), other tokens their text; comments left out."""
     bound = _bound_names(source)
     out, previous, done = [], None, 0
@@ -153,8 +152,6 @@ def _tokens(source: str, lines: frozenset[int] | None = None) -> list[tuple[int,
     structure = {tokenize.NEWLINE: "NEWLINE", tokenize.INDENT: "INDENT", tokenize.DEDENT: "DEDENT"}
     try:
         for token in tokenize.generate_tokens(io.StringIO(source).readline):
-            if len(out) >= MAX_TOKENS:
-                return out
             done = token.start[0] - 1
             if token.type in structure:
                 add(done, token.type, structure[token.type])
@@ -169,7 +166,7 @@ def _tokens(source: str, lines: frozenset[int] | None = None) -> list[tuple[int,
                     else tokenize.STRING if text[0] in "'\"" else tokenize.OP)
             add(row, kind, text)
         add(row, tokenize.NEWLINE, "NEWLINE")
-    return out[:MAX_TOKENS]
+    return out
 
 
 def _canonical(tokens) -> tuple:
@@ -302,7 +299,7 @@ def markdown(comparison: Comparison, lesson: str, students: int) -> str:
              "most students wrote counts for little, the code handed out for nothing). A high similarity is a "
              "reason to read both notebooks, not a finding.", ""]
     if comparison.cut:
-        lines += [f"- Answers longer than {MAX_ANSWER_CHARS:,} characters or {MAX_TOKENS:,} tokens were compared on "
+        lines += [f"- Exercise cells longer than {MAX_ANSWER_CHARS:,} characters were compared on "
                   f"their beginning only: {', '.join(_name(s) for s in comparison.cut)}.", ""]
     if comparison.not_read or comparison.not_compared:
         not_read = f", submissions not read: {', '.join(map(_name, comparison.not_read))}" if comparison.not_read else ""
