@@ -38,18 +38,19 @@ OUT = ROOT / "build" / "benchmarks" / "similarity.json"
 HEADER = "# === "
 
 
-def read_answers(exercise: str) -> tuple[list[str], dict[int, list[str]]]:
+def read_answers(exercise: str) -> tuple[list[str], dict[int, str]]:
     """The independent answers to an exercise in student order, and the copies by the student they copy."""
     own, copies, current = [], {}, None
     for line in (ANSWERS / f"{exercise}.txt").read_text(encoding="utf-8").split("\n"):
         if line.startswith(HEADER):
-            copied = re.match(r"copy of (\d+):", line[len(HEADER):])
-            current = []
-            (copies.setdefault(int(copied.group(1)), []) if copied else own).append(current)
+            current, copied = [], re.match(r"copy of (\d+):", line[len(HEADER):])
+            if copied:
+                copies[int(copied.group(1))] = current
+            else:
+                own.append(current)
         elif current is not None:
             current.append(line)
-    strip = lambda lines: "\n".join(lines).strip("\n")  # noqa: E731
-    return [strip(a) for a in own], {n: [strip(a) for a in answers] for n, answers in copies.items()}
+    return ["\n".join(a).strip("\n") for a in own], {n: "\n".join(a).strip("\n") for n, a in copies.items()}
 
 
 def filled(given: str, body: str) -> str:
@@ -119,7 +120,7 @@ def trial_class(key, student_nb, own: dict[str, list[str]]) -> tuple[dict[str, s
     return texts, {frozenset(("solved", "renamed"))}
 
 
-def synthetic_class(student_nb, own: dict[str, list[str]], copies: dict[str, dict[int, list[str]]]):
+def synthetic_class(student_nb, own: dict[str, list[str]], copies: dict[str, dict[int, str]]):
     exercises = list(own)
     students = min(len(answers) for answers in own.values())
     texts = {}
@@ -127,13 +128,9 @@ def synthetic_class(student_nb, own: dict[str, list[str]], copies: dict[str, dic
         answered = exercises[:1] if n == students - 2 else exercises[-1:] if n == students - 1 else exercises
         texts[f"s{n:02d}"] = submission(student_nb, {e: own[e][n] for e in answered})
     texts["untouched"] = submission(student_nb, {})
-    copied = set()
     for source in copies[exercises[0]]:
-        for k, _ in enumerate(copies[exercises[0]][source]):
-            name = f"copy{k or ''}_of_s{source:02d}"
-            texts[name] = submission(student_nb, {e: copies[e][source][k] for e in exercises})
-            copied.add(frozenset((name, f"s{source:02d}")))
-    return texts, copied
+        texts[f"copy_of_s{source:02d}"] = submission(student_nb, {e: copies[e][source] for e in exercises})
+    return texts, {frozenset((f"copy_of_s{source:02d}", f"s{source:02d}")) for source in copies[exercises[0]]}
 
 
 def classes() -> dict[str, tuple[str, dict[str, str], set[frozenset]]]:
