@@ -36,6 +36,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from itertools import combinations
 
+from course_tools import untrusted
 from course_tools.notebook import BEGIN_SOLUTION, student_source
 from course_tools.rebuild import AnswerKey, InvalidSubmission, anchor, pair_gaps, read_submission
 
@@ -99,7 +100,7 @@ def answers(text: str, key: AnswerKey) -> dict[str, Answer]:
 
 
 def _bound_names(source: str) -> set[str] | None:
-    """The names a cell's code binds (assigned, parameters, loop variables, its functions); None if it does not parse."""
+    """The names a cell's code binds (assigned, parameters, loop variables, its functions); None if it won't parse."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -276,10 +277,8 @@ def _shown(text: str) -> str:
 
 
 def _name(text: str) -> str:
-    """A student's name as Markdown text: on one line, control and format characters replaced, every ASCII punctuation
-    character backslash-escaped (so no Markdown, HTML, table cell or link can come from it), length capped."""
-    text = _shown(text.replace("\n", " "))
-    return "".join("\\" + c if c.isascii() and not c.isalnum() and c != " " else c for c in text)
+    """A student's name as Markdown text (escaped as all text from a submission is), length capped."""
+    return untrusted.markdown(text[:MAX_LINE_CHARS])
 
 
 def _fenced(text: str) -> str:
@@ -302,10 +301,12 @@ def markdown(comparison: Comparison, lesson: str, students: int) -> str:
         lines += [f"- Exercise cells longer than {MAX_ANSWER_CHARS:,} characters were compared on "
                   f"their beginning only: {', '.join(_name(s) for s in comparison.cut)}.", ""]
     if comparison.not_read or comparison.not_compared:
-        not_read = f", submissions not read: {', '.join(map(_name, comparison.not_read))}" if comparison.not_read else ""
+        names = ", ".join(map(_name, comparison.not_read))
         lines += [f"- The comparison stopped at its time budget of {comparison.seconds:g} s: "
-                  f"{comparison.not_compared} pair(s) not compared{not_read}.", ""]
-    lines += ["| rank | student | student | exercises compared | similarity | flagged |", "|---:|---|---|---:|---:|---|"]
+                  f"{comparison.not_compared} pair(s) not compared" + (f", submissions not read: {names}" if names else "")
+                  + ".", ""]
+    lines += ["| rank | student | student | exercises compared | similarity | flagged |",
+              "|---:|---|---|---:|---:|---|"]
     lines += [f"| {rank} | {_name(p.first)} | {_name(p.second)} | {p.exercises} | {p.similarity:.2f} | "
               f"{'yes' if p.similarity >= THRESHOLD else ''} |" for rank, p in enumerate(pairs[:SHOWN], 1)]
     for rank, pair in enumerate(flagged[:SHOWN], 1):

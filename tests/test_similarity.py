@@ -168,6 +168,7 @@ def test_names_and_code_from_a_submission_are_escaped_in_the_report(lesson):
     assert "3 pair(s) at or above the threshold" in report  # the three identical answers, their code shown
     outside = re.sub(r"`````text\n.*?\n`````", "", report, flags=re.S)
     assert "`````text" in report and "````" not in outside
-    assert not re.search(r"(?<!\\)<", outside) and "\x1b" not in report and "\u202e" not in report and "\n# heading" not in report
-    assert "\\<img src\\=x onerror\\=alert\\(1\\)\\>" in outside and "a\\|b \\# heading" in outside
-    assert "\\*bold\\* \\[link\\]\\(http\\:\\/\\/x\\)" in outside
+    assert not re.search(r"(?<!\\)<", outside) and "\n# heading" not in report
+    assert "\x1b" not in report and "\u202e" not in report
+    assert "&lt;img src=x onerror=alert\\(1\\)&gt;" in outside and "a\\|b \\# heading" in outside
+    assert "\\*bold\\* \\[link\\]\\(http://x\\)" in outside
