@@ -302,9 +302,9 @@ def markdown(comparison: Comparison, lesson: str, students: int) -> str:
                   f"their beginning only: {', '.join(_name(s) for s in comparison.cut)}.", ""]
     if comparison.not_read or comparison.not_compared:
         names = ", ".join(map(_name, comparison.not_read))
+        not_read = f", submissions not read: {names}" if names else ""
         lines += [f"- The comparison stopped at its time budget of {comparison.seconds:g} s: "
-                  f"{comparison.not_compared} pair(s) not compared" + (f", submissions not read: {names}" if names else "")
-                  + ".", ""]
+                  f"{comparison.not_compared} pair(s) not compared{not_read}.", ""]
     lines += ["| rank | student | student | exercises compared | similarity | flagged |",
               "|---:|---|---|---:|---:|---|"]
     lines += [f"| {rank} | {_name(p.first)} | {_name(p.second)} | {p.exercises} | {p.similarity:.2f} | "
