@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from course_tools import notebook, rebuild, similarity  # noqa: E402
-from course_tools.notebook import BEGIN_SOLUTION, STUB_CODE, region_lines  # noqa: E402
+from course_tools.notebook import BEGIN_SOLUTION, END_SOLUTION, STUB_CODE, region_lines  # noqa: E402
 
 ANSWERS = Path(__file__).with_name("similarity_answers")
 LESSONS = ("01_rnn_basics", "05_disaster_tweets")
@@ -92,7 +92,7 @@ def key_answers(key) -> dict[str, str]:
     for cell in key.cells:
         if cell.cell_type == "code" and BEGIN_SOLUTION in cell.source:
             lines = cell.source.split("\n")
-            inside = [lines[n - 1] for n in region_lines(cell.source, ((BEGIN_SOLUTION, "### END SOLUTION"),))]
+            inside = [lines[n - 1] for n in region_lines(cell.source, ((BEGIN_SOLUTION, END_SOLUTION),))]
             indent = min(len(line) - len(line.lstrip()) for line in inside if line.strip())
             bodies[cell.id] = "\n".join(line[indent:] for line in inside)
     return bodies
