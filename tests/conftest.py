@@ -81,18 +81,20 @@ def alive(pid):
         return False
 
 
-# Tests that start a Jupyter kernel or a browser in modules that do not mark them themselves (`make check` skips
-# tests marked `kernel`): every page of the website in Chromium, a student notebook fetching the release.
-STARTS_A_KERNEL_OR_BROWSER = ("tests/test_site.py::test_every_page_reads_well_in_chromium",
-                              "tests/test_release.py::test_a_lesson_opened_alone_fetches_the_release")
+# `make check` skips tests marked `kernel`. Besides those marked so in their module, these start a kernel or a
+# browser: the tests of the website served to Chromium (the served_site fixture) and a student notebook that
+# fetches the release.
+STARTS_A_KERNEL = ("tests/test_release.py::test_a_lesson_opened_alone_fetches_the_release",)
+STARTS_A_BROWSER = "served_site"
 
 
 def pytest_collection_modifyitems(items):
     """Mark the tests above; then longest first, so that under pytest-xdist short tests fill the end of the run:
     the lessons' smoke runs (the capstone, the longest, first), the grading batches, the other tests that execute
-    notebooks, the tests that start a kernel or a browser, the rest."""
+    notebooks, the tests that start a kernel or a browser, the rest. (pytest-xdist hands out its groups, most tests
+    first, before the tests outside a group, which keep this order.)"""
     for item in items:
-        if item.nodeid.startswith(STARTS_A_KERNEL_OR_BROWSER):
+        if item.nodeid.startswith(STARTS_A_KERNEL) or STARTS_A_BROWSER in getattr(item, "fixturenames", ()):
             item.add_marker("kernel")
 
     def order(item):
