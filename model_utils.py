@@ -185,20 +185,22 @@ def plot_confusion_matrix(y_true, y_pred, labels=None, title: str = "Confusion m
 
 # ---------------------------------------------------------------- cell diagrams
 
-# How each role is drawn: learned layers are square boxes, pointwise operations circles, states and inputs rounded
-# boxes of their own colours, and a concatenation a dot where two arrows join.
+# How each role is drawn: learned layers are square boxes, pointwise operations ellipses, states, inputs and outputs
+# rounded boxes of their own colours, and a concatenation a dot where arrows join.
 _ROLE_STYLES = {
     "layer": {"boxstyle": "square,pad=0.35", "facecolor": "#cfe3f5", "edgecolor": "#1f4e79", "linewidth": 1.6},
     "op": {"boxstyle": "ellipse,pad=0.1", "facecolor": "#ffffff", "edgecolor": "0.25", "linewidth": 1.0},
     "state": {"boxstyle": "round,pad=0.35", "facecolor": "#d7efd2", "edgecolor": "#2e6b2e", "linewidth": 1.0},
     "input": {"boxstyle": "round,pad=0.35", "facecolor": "#fde9c9", "edgecolor": "#9a5b00", "linewidth": 1.0},
     "join": {"boxstyle": "circle,pad=0.18", "facecolor": "0.15", "edgecolor": "0.15", "linewidth": 1.0},
+    "output": {"boxstyle": "round,pad=0.35", "facecolor": "#f6d3d3", "edgecolor": "#8a2b2b", "linewidth": 1.0},
 }
 _LEGEND = {"layer": "learned layer (weights)", "op": "pointwise operation", "state": "state", "input": "input",
-           "join": "concatenation"}
+           "join": "concatenation", "output": "output"}
+# Drawn 8 inches wide at 150 dpi and shown 800 px wide (a notebook column): 9-point text is then 12.5 px high.
 _DIAGRAM_DPI = 150
 _DIAGRAM_WIDTH_INCHES = 8
-_DIAGRAM_DISPLAY_PIXELS = 800  # a notebook column: text of 10 pt drawn 8 in wide shows at about 10 pt
+_DIAGRAM_DISPLAY_PIXELS = 800
 
 
 def _gated_cell(title: str, symbols: dict, equations: list, note: str) -> dict:
@@ -206,9 +208,9 @@ def _gated_cell(title: str, symbols: dict, equations: list, note: str) -> dict:
     reading the input and the previous hidden state, and the pointwise products and sums between them."""
     s = symbols
     return {
-        "title": title, "equations": equations, "note": note, "size": (8, 4.6),
-        "nodes": {"c_prev": (0, 4, s["c_prev"], "state"), "forget": (2, 4, s["times"], "op"), "add": (4.4, 4, "+", "op"),
-                  "c": (7.6, 4, s["c"], "state"),
+        "title": title, "equations": equations, "note": note, "height": 4.6,
+        "nodes": {"c_prev": (0, 4, s["c_prev"], "state"), "forget": (2, 4, s["times"], "op"),
+                  "add": (4.4, 4, "+", "op"), "c": (7.6, 4, s["c"], "state"),
                   "f": (1, 1.3, s["f"], "layer"), "i": (2.8, 1.3, s["i"], "layer"),
                   "candidate": (4.6, 1.3, s["candidate"], "layer"), "o": (6.4, 1.3, s["o"], "layer"),
                   "write": (4.4, 2.6, s["times"], "op"), "squash": (6.4, 3.25, "tanh", "op"),
@@ -229,7 +231,7 @@ _CELL_DIAGRAMS = {
         "title": "A SimpleRNN unrolled over four steps: one cell, the same weights at every step",
         "equations": [[r"h_t = \tanh(W_x x_t + W_h h_{t-1} + b)", r"h_0 = 0"]],
         "note": "the layer returns $h_4$, or every $h_t$ with return_sequences=True",
-        "size": (8, 2.6),
+        "height": 2.6,
         "nodes": {"h0": (0, 1, "$h_0$", "state"),
                   **{f"x{t}": (2 * t - 1, 0, f"$x_{t}$", "input") for t in range(1, 5)},
                   **{f"cell{t}": (2 * t - 1, 1, "tanh", "layer") for t in range(1, 5)},
@@ -254,9 +256,9 @@ _CELL_DIAGRAMS = {
                       [r"\tilde h_t = \tanh(x_t W_h + (r_t \odot h_{t-1}) U_h + b_h)",
                        r"h_t = z_t \odot h_{t-1} + (1 - z_t) \odot \tilde h_t"]],
         "note": r"the gates read $x_t$ and $h_{t-1}$; the candidate reads $x_t$ and only the reset $r_t \odot h_{t-1}$",
-        "size": (8, 4.6),
-        "nodes": {"h_prev": (0, 4, "$h_{t-1}$", "state"), "keep": (5.2, 4, r"$\odot$", "op"), "add": (6.6, 4, "+", "op"),
-                  "h": (7.8, 4, "$h_t$", "state"), "r": (1.0, 1.3, r"$\sigma$", "layer"),
+        "height": 4.6,
+        "nodes": {"h_prev": (0, 4, "$h_{t-1}$", "state"), "keep": (5.2, 4, r"$\odot$", "op"),
+                  "add": (6.6, 4, "+", "op"), "h": (7.8, 4, "$h_t$", "state"), "r": (1.0, 1.3, r"$\sigma$", "layer"),
                   "reset": (1.0, 2.6, r"$\odot$", "op"), "candidate": (3.2, 1.3, r"$\tanh$", "layer"),
                   "z": (5.2, 1.3, r"$\sigma$", "layer"), "flip": (6.6, 1.3, "1−", "op"),
                   "mix": (6.6, 2.6, r"$\odot$", "op"), "join": (2.0, 0.05, " ", "join"),
@@ -273,8 +275,9 @@ _CELL_DIAGRAMS = {
     },
     "convlstm": _gated_cell(
         "A ConvLSTM cell: the LSTM's picture with every learned layer a k × k convolution",
-        {"times": r"$\circ$", "c_prev": r"$\mathcal{C}_{t-1}$", "c": r"$\mathcal{C}_t$", "h_prev": r"$\mathcal{H}_{t-1}$",
-         "h": r"$\mathcal{H}_t$", "x": r"$\mathcal{X}_t$" + "\n(rows, cols, channels)",
+        {"times": r"$\circ$", "c_prev": r"$\mathcal{C}_{t-1}$", "c": r"$\mathcal{C}_t$",
+         "h_prev": r"$\mathcal{H}_{t-1}$", "h": r"$\mathcal{H}_t$",
+         "x": r"$\mathcal{X}_t$" + "\n(rows, cols, channels)",
          "f": "conv, $\\sigma$", "i": "conv, $\\sigma$", "candidate": "conv, $\\tanh$", "o": "conv, $\\sigma$",
          "f_short": "$f_t$", "i_short": "$i_t$", "candidate_short": r"$\tilde{\mathcal{C}}_t$", "o_short": "$o_t$"},
         [[r"i_t = \sigma(W_{xi} * \mathcal{X}_t + W_{hi} * \mathcal{H}_{t-1} + b_i)",
@@ -293,11 +296,12 @@ _CELL_DIAGRAMS["seq2seq"] = {
                    r"\alpha_{t,i} = \mathrm{softmax}_i(e_{t,i})", r"c_t = \sum_i \alpha_{t,i} h_i"]],
     "note": "the encoder's GRU runs both ways; the output at step $t$ is read from $[s_t; c_t]$\n"
             r"line widths show made-up weights $\alpha_{2,i}$, not a trained model's",
-    "size": (8, 5.4),
+    "height": 5.4,
     "nodes": {**{f"x{i}": (x, 0, f"$x_{i}$", "input") for i, x in enumerate(_ENCODER_X, 1)},
               **{f"enc{i}": (x, 1.2, "GRU", "layer") for i, x in enumerate(_ENCODER_X, 1)},
               **{f"h{i}": (x, 2.4, f"$h_{i}$", "state") for i, x in enumerate(_ENCODER_X, 1)},
-              **{f"y_in{t}": (x, 0, "start" if t == 1 else f"$y_{t - 1}$", "input") for t, x in enumerate(_DECODER_X, 1)},
+              **{f"y_in{t}": (x, 0, "start" if t == 1 else f"$y_{t - 1}$", "input")
+                 for t, x in enumerate(_DECODER_X, 1)},
               **{f"dec{t}": (x, 1.2, "GRU", "layer") for t, x in enumerate(_DECODER_X, 1)},
               **{f"s{t}": (x, 2.4, f"$s_{t}$", "state") for t, x in enumerate(_DECODER_X, 1)},
               "score": (6.2, 3.6, "dot", "op"), "softmax": (6.2, 4.8, "softmax", "op"),
@@ -307,19 +311,18 @@ _CELL_DIAGRAMS["seq2seq"] = {
     "edges": [*[(f"x{i}", f"enc{i}") for i in range(1, 5)], *[(f"enc{i}", f"h{i}") for i in range(1, 5)],
               *[(f"enc{i}", f"enc{i + 1}", {"style": "arc3,rad=0.35"}) for i in range(1, 4)],
               *[(f"enc{i + 1}", f"enc{i}", {"style": "arc3,rad=0.35"}) for i in range(1, 4)],
-              ("enc4", "dec1", {"label": r"$s_0 = [\overrightarrow{h}_4; \overleftarrow{h}_1]$", "label_offset": (0, -0.45)}),
+              ("enc4", "dec1", {"label": r"$s_0 = [\overrightarrow{h}_4; \overleftarrow{h}_1]$",
+                                "label_offset": (0, -0.45)}),
               *[(f"y_in{t}", f"dec{t}") for t in range(1, 4)], *[(f"dec{t}", f"s{t}") for t in range(1, 4)],
               *[(f"dec{t}", f"dec{t + 1}") for t in range(1, 3)],
               *[(f"h{i}", "score", {"width": 0.6, "color": "0.6"}) for i in range(1, 5)],
               ("s2", "score", {"label": "$s_2$"}), ("score", "softmax", {"label": "$e_{2,i}$"}),
               ("softmax", "sum", {"label": r"$\alpha_{2,i}$"}),
               *[(f"h{i}", "sum", {"width": width}) for i, width in zip(range(1, 5), (0.5, 3.2, 1.0, 0.4))],
-              ("sum", "context"), ("context", "join"), ("s2", "join"), ("join", "dense", {"label": "$[s_2; c_2]$", "label_offset": (-0.1, -0.4)}),
+              ("sum", "context"), ("context", "join"), ("s2", "join"),
+              ("join", "dense", {"label": "$[s_2; c_2]$", "label_offset": (-0.3, -0.4)}),
               ("dense", "y2")],
 }
-_ROLE_STYLES["output"] = {"boxstyle": "round,pad=0.35", "facecolor": "#f6d3d3", "edgecolor": "#8a2b2b",
-                          "linewidth": 1.0}
-_LEGEND["output"] = "output"
 
 
 def _plain(latex: str) -> str:
@@ -328,7 +331,8 @@ def _plain(latex: str) -> str:
                                  (r"\\tilde\s*\{?(\w)\}?", r"\1~"), (r"\\overrightarrow\{(\w)\}", r"\1→"),
                                  (r"\\overleftarrow\{(\w)\}", r"\1←"), (r"\\sigma", "σ"), (r"\\odot", "⊙"),
                                  (r"\\circ", "∘"), (r"\\alpha", "α"), (r"\\sum", "Σ"), (r"\\cdot", "·"),
-                                 (r"\\(tanh|exp)", r"\1"), (r"(?<![_^])\{([^{}]*)\}", r"\1"), (r"\$", ""), ("\n", "; ")]:
+                                 (r"\\(tanh|exp)", r"\1"), (r"(?<![_^])\{([^{}]*)\}", r"\1"), (r"\$", ""),
+                                 ("\n", "; ")]:
         latex = re.sub(pattern, replacement, latex)
     return latex
 
@@ -374,7 +378,7 @@ def cell_diagram(*kinds: str):
     if not kinds or unknown:
         raise ValueError(f"No diagram of {', '.join(map(repr, unknown)) or 'nothing'}: name one or more of "
                          f"{', '.join(_CELL_DIAGRAMS)} (two, one above the other: draw_cell(\"gru\", \"lstm\")).")
-    heights = [_CELL_DIAGRAMS[kind]["size"][1] for kind in kinds]
+    heights = [_CELL_DIAGRAMS[kind]["height"] for kind in kinds]
     fig, axes = plt.subplots(len(kinds), 1, figsize=(_DIAGRAM_WIDTH_INCHES, sum(heights)), squeeze=False,
                              gridspec_kw={"height_ratios": heights})
     for ax, kind in zip(axes[:, 0], kinds):
@@ -389,8 +393,9 @@ def diagram_alt_text(*kinds: str) -> str:
     for kind in kinds:
         spec = _CELL_DIAGRAMS[kind]
         roles = {role for *_, role in spec["nodes"].values()}
+        legend = ", ".join(_LEGEND[role] for role in _LEGEND if role in roles)
         texts.append(f"Diagram: {_plain(spec['title'])}. Formula: {'; '.join(map(_plain, cell_equations(kind)))}; "
-                     f"{_plain(spec['note'])}. Legend: {', '.join(_LEGEND[role] for role in _LEGEND if role in roles)}.")
+                     f"{_plain(spec['note'])}. Legend: {legend}.")
     return " ".join(texts)
 
 
@@ -409,6 +414,15 @@ def draw_cell(*kinds: str) -> None:
 
 
 # ---------------------------------------------------------------- sequences
+
+def paired_comparison(errors_a, errors_b) -> tuple[float, float, int]:
+    """Two forecasts' errors on the same steps, compared step by step: the mean difference of their absolute errors
+    (a's minus b's), two standard errors of that mean, and the verdict: 1 when a's errors are lower beyond that
+    margin, -1 when b's are, 0 for a tie. The one rule by which the lessons call one forecast better than another."""
+    difference = np.abs(np.asarray(errors_a, "float64")) - np.abs(np.asarray(errors_b, "float64"))
+    mean, margin = float(difference.mean()), float(2 * difference.std(ddof=1) / np.sqrt(len(difference)))
+    return mean, margin, 0 if abs(mean) <= margin else (1 if mean < 0 else -1)
+
 
 def input_gradient_norms(model, x) -> np.ndarray:
     """Mean |d prediction / d x_t| over the sequences in x, one value per time step."""

@@ -60,3 +60,31 @@ def test_graded_checks_read_only_what_they_define_the_answer_cell_and_shared_mod
         read = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
         outside = read - assigned - allowed - {answers[cell_id]}
         assert not outside, f"{cell_id} reads {sorted(outside)} from other cells"
+
+
+def lesson_verdicts():
+    """The lesson's verdict functions (sign, outcome, compare) and their constants, taken from its results cell."""
+    import ast
+
+    from conftest import ROOT
+    from course_tools import notebook
+
+    [source] = [c.source for c in notebook.read(ROOT / "solutions" / "04_convlstm.ipynb").cells if "def outcome(" in c.source]
+    tree = ast.parse(source)
+    tree.body = [node for node in tree.body if isinstance(node, ast.FunctionDef)
+                 or isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) in ("TIE", "VERBS")]
+    namespace = {}
+    exec(compile(tree, "04_convlstm results cell", "exec"), namespace)
+    return namespace
+
+
+def test_a_model_beats_another_only_when_mse_and_ssim_do_not_disagree():
+    verdicts = lesson_verdicts()
+    outcome, compare = verdicts["outcome"], verdicts["compare"]
+    assert outcome((0.0099, 0.758), (0.0102, 0.851)) is None, "a lower MSE with a much lower SSIM is no win"
+    assert "neither the ConvLSTM nor the motion copy wins" in compare("the ConvLSTM", (0.0099, 0.758),
+                                                                       "the motion copy", (0.0102, 0.851))
+    assert outcome((0.0099, 0.758), (0.0107, 0.743)) == 1 and outcome((0.0107, 0.743), (0.0099, 0.758)) == -1
+    assert outcome((0.0100, 0.80), (0.0101, 0.70)) == 1, "a tie on MSE and a clear SSIM gain is a win"
+    assert outcome((0.0100, 0.80), (0.0101, 0.79)) == 0
+    assert "ties with" in compare("a", (0.0100, 0.80), "b", (0.0101, 0.79))

@@ -256,3 +256,15 @@ def test_cell_diagrams_need_no_network(monkeypatch):
     for kind in ("rnn", "lstm", "gru", "convlstm", "seq2seq"):
         assert len(mu.cell_diagram(kind).axes) == 1
         plt.close("all")
+
+
+def test_paired_comparison_calls_a_difference_within_two_standard_errors_a_tie():
+    rng = np.random.default_rng(0)
+    errors = rng.normal(size=400)
+    mean, margin, verdict = mu.paired_comparison(errors * 0.5, errors)
+    assert mean < -margin < 0 and verdict == 1, "a's errors are half of b's on every step: a is better"
+    assert mu.paired_comparison(errors, errors * 0.5)[2] == -1
+    noise = rng.normal(scale=0.05, size=400)
+    mean, margin, verdict = mu.paired_comparison(errors + noise, errors - noise)
+    assert abs(mean) <= margin and verdict == 0, "differences that change sign at random are a tie"
+    np.testing.assert_allclose(margin, 2 * (np.abs(errors + noise) - np.abs(errors - noise)).std(ddof=1) / 20)
