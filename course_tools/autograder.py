@@ -71,7 +71,14 @@ RUN_AUTOGRADER = """#!/usr/bin/env bash
 set -euo pipefail
 root="${{AUTOGRADER_ROOT:-/autograder}}"
 cd "$root/source"
-export COURSE_SANDBOX_USER="${{COURSE_SANDBOX_USER:-course-student}}"  # made by setup.sh
+if [ -z "${{COURSE_SANDBOX_USER:-}}" ]; then  # submissions run as course-student, whom setup.sh makes
+    if id course-student >/dev/null 2>&1; then
+        export COURSE_SANDBOX_USER=course-student
+    else
+        echo "run_autograder: no user course-student here (setup.sh makes it); submissions run as nobody" >&2
+        export COURSE_SANDBOX_USER=nobody
+    fi
+fi
 export COURSE_DATA_DIR="$root/data"  # filled by install_data.sh
 exec "$root/venv/bin/python" -m course_tools autograde {lesson} --root "$root" --hidden-visibility {visibility} \\
     --timeout {timeout:g} --memory-mb {memory_mb}{unsandboxed}

@@ -6,7 +6,7 @@ the `hand_in` checks in their source), with the reference value of every check b
 cell and the parameters cell are "fixed" cells, taken from the solution in place of the
 submission's own. Submission cells are anchored to solution cells by, in this order: cell id,
 Colab's metadata id, nbgrader `grade_id`, then unchanged source (code and markdown alike, each
-solution source that occurs once). Cells with no id at all (Colab or older Jupyter dropped them)
+solution source that occurs once). Cells with no id of their own (Colab or older Jupyter dropped them)
 that lie between two anchors are then paired with the solution's cells between the same anchors,
 from both ends, while their types agree: an edited test cell is recognised where it stands. A
 fixed cell found is replaced ("edited" when its source changed); one not found is "missing" and
@@ -176,7 +176,9 @@ class Submitted:
 
     @property
     def anonymous(self) -> bool:
-        return self.own_id is None and self.colab_id is None
+        """No cell id of its own: Colab drops them and writes its own random metadata.id on every cell, which says
+        nothing about where a cell came from (one equal to a key cell's id is anchored by `anchor` first)."""
+        return self.own_id is None
 
     @property
     def grade_id(self) -> str | None:

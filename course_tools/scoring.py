@@ -25,7 +25,7 @@ import nbformat
 from course_tools.execute import execute
 from course_tools.files import write_atomic
 from course_tools.handin import VISIBLE_CHECK
-from course_tools.notebook import is_injected_parameters, student_source
+from course_tools.notebook import STUB_CODE, is_injected_parameters, student_source
 from course_tools.processes import Workers
 from course_tools.rebuild import AnswerKey, InvalidSubmission, prepare
 from course_tools.sandbox import Sandbox
@@ -154,8 +154,14 @@ def returned(ran, key: AnswerKey):
 
 
 def _label(index: int, cell) -> str:
+    """A cell as the student finds it: its number, and its id unless the grader made that up."""
     cell_id = re.sub(r"[^A-Za-z0-9_-]", "_", str(cell.get("id", "")))[:40]
-    return f"cell {index + 1} (id `{cell_id}`)"
+    return f"cell {index + 1}" if cell_id.startswith("submitted-") else f"cell {index + 1} (id `{cell_id}`)"
+
+
+def _stubbed(cell) -> bool:
+    """Whether a cell still holds an exercise's untouched stub."""
+    return cell.cell_type == "code" and all(line in cell.source for line in STUB_CODE)
 
 
 def score(result: Result, key: AnswerKey, prepared, ran, handins: dict, code: int | None, state: dict,
@@ -168,30 +174,36 @@ def score(result: Result, key: AnswerKey, prepared, ran, handins: dict, code: in
     cells = [c for c in prepared.cells if not is_injected_parameters(c)]
     ran_cells = [c for c in ran.cells if not is_injected_parameters(c)]
     position = {c.id: i for i, c in enumerate(cells)}
+    running = state.get("running")
+    running_cell = prepared.cells[running] if type(running) is int and 0 <= running < len(prepared.cells) else None
+    running_index = next((i for i, c in enumerate(cells) if c is running_cell), None)
+    where = _label(running_index, running_cell) if running_index is not None else None
+    previous = -1
     for test in key.tests:
         index = position.get(test.id)
         ran_cell = ran_cells[index] if index is not None else None
         result.visible[test.grade_id] = all(handins.get(VISIBLE_CHECK.format(name)) is True
                                             for name in test.visible_checks)
         failed = next((c for c in test.checks if not key.passes(c, handins)), None)
+        stubbed = index is not None and any(_stubbed(c) for c in cells[previous + 1:index])
+        previous = index if index is not None else previous
         if failed is None:
             result.tests[test.grade_id], result.feedback[test.grade_id] = test.points, ""
         elif failed.name in handins:
             result.feedback[test.grade_id] = failed.message
         elif ran_cell is None or ran_cell.get("execution_count") is None:
-            result.feedback[test.grade_id] = "not run: the notebook stopped before this test"
+            stopped = f"ran out of time in {where}" if code is None and where else "stopped"
+            result.feedback[test.grade_id] = f"not run: the notebook {stopped} before this test"
+        elif stubbed:
+            result.feedback[test.grade_id] = ("not attempted: the exercise before this test still raises "
+                                              "NotImplementedError; replace it with your code")
         else:
             errors = [o for o in ran_cell.get("outputs", []) if o.get("output_type") == "error"]
-            raised = f" (it raised {exception_name(errors[0])})" if errors else ""
-            result.feedback[test.grade_id] = (f"the check stopped before it finished{raised}: run it in your "
-                                              "notebook to see its message")
+            raised = f"it raised {exception_name(errors[0])}" if errors else "it stopped"
+            result.feedback[test.grade_id] = f"{failed.message} (the check did not finish: {raised})"
     test_ids = {t.id for t in key.tests}
     first_error = next(((i, o) for i, c in enumerate(ran_cells) if cells[i].id not in test_ids
                         for o in c.get("outputs", []) if o.get("output_type") == "error"), None)
-    running = state.get("running")
-    running_cell = prepared.cells[running] if type(running) is int and 0 <= running < len(prepared.cells) else None
-    running_index = next((i for i, c in enumerate(cells) if c is running_cell), None)
-    where = _label(running_index, running_cell) if running_index is not None else None
     if code is None:
         result.status = "timeout"
         result.problem = f"did not finish within {timeout:g} s (stopped {f'while running {where}' if where else 'before its first cell ran'})"

@@ -154,8 +154,10 @@ def test_problems_and_notes_say_what_happened(corpus):
     assert any("`square-check` was edited" in n for n in results["edited_test"].notes)
     assert any("`square-check` was edited" in n for n in results["colab_no_metadata_edited_test"].notes)
     assert not any("missing" in n for n in results["colab_no_metadata_edited_test"].notes)
-    assert any("marked as test `square-check`" in n for n in results["copied_test"].notes)
-    assert any("marked as test `bonus`" in n for n in results["extra_fake_test"].notes)
+    assert any("marked as test square\\-check," in n for n in results["copied_test"].notes)
+    assert any("marked as test bonus," in n for n in results["extra_fake_test"].notes)
+    assert results["infinite_loop"].feedback["cube-check"].startswith("not run: the notebook ran out of time in cell ")
+    assert results["untouched"].feedback["square-check"].startswith("not attempted")
     assert results["solved"].notes == [] and results["colab"].notes == []
 
 

@@ -123,8 +123,6 @@ def test_the_benchmark_finds_every_copy_without_false_alarms():
         assert result["copies"] and not result["misses"] and not result["false_alarms"], (name, result)
 
 
-@pytest.mark.xfail(strict=True, reason="rebuild.pair_gaps pairs only cells without any id; Colab gives every cell "
-                                       "its own metadata.id")
 def test_a_notebook_saved_by_colab_is_read_like_any_other():
     key = rebuild.load_key(ROOT / "solutions" / "01_rnn_basics.ipynb")
     student = notebook.make_student(ROOT / "solutions" / "01_rnn_basics.ipynb")
