@@ -45,6 +45,7 @@ PLAYER_ICONS = {"minus": "−", "fast-backward": "⇤", "step-backward": "‹", 
                 "pause": "❚❚", "play": "▶", "step-forward": "›", "fast-forward": "⇥", "plus": "+"}
 # Signs in MathJax's output of TeX it could not typeset.
 MATH_ERRORS = ("data-mjx-error", 'mathcolor="red"')
+WIDE_INLINE_MATH = 36  # ex: an inline equation wider than this gets a box of its own that can scroll on a phone
 
 
 class SiteError(RuntimeError):
@@ -147,7 +148,8 @@ def lesson_notebook(solution_path: Path, repo: str, branch: str = config.BRANCH)
                 alt = (output.metadata.get("alt")  # draw_cell writes its own
                        or figure_alt(cell.source, data.get("text/plain", ""), positions))
                 figure = {"caption": caption} if (caption := figure_caption(cell.source, alt, positions)) else None
-                cell.metadata["mystnb"] = {"image": {"alt": alt}, **({"figure": figure} if figure else {})}
+                image = {"alt": alt, "scale": 100}  # scaled: Sphinx links it to the full-size file
+                cell.metadata["mystnb"] = {"image": image, **({"figure": figure} if figure else {})}
             elif 'class="animation"' in data.get("text/html", ""):
                 alt = figure_alt(cell.source, "", positions).replace("Figure", "Animation", 1)
                 data["text/html"] = offline_player(data["text/html"], alt)
@@ -206,8 +208,9 @@ def build(out: Path, repo: str = config.GITHUB_REPO, branch: str = config.BRANCH
     with tempfile.TemporaryDirectory(prefix="site-") as tmp:
         source, html_dir = Path(tmp) / "source", Path(tmp) / "html"
         (source / "_static").mkdir(parents=True)
-        (source / "_templates").mkdir()
-        shutil.copyfile(TEMPLATE / "layout.html", source / "_templates" / "layout.html")
+        for name in ("layout.html", "components/search-button-field.html"):
+            (source / "_templates" / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(TEMPLATE / name, source / "_templates" / name)
         for name in ("course.css", "favicon.svg"):
             shutil.copyfile(TEMPLATE / name, source / "_static" / name)
         (source / "index.md").write_text(home_page(root, stems, repo, branch, hand_in), encoding="utf-8")
@@ -269,8 +272,18 @@ def _typeset_math(app, env) -> None:
 
 
 def _visit_math(self, node) -> None:
-    self.body.append(self.builder.env.course_svg[(node.astext(), False)])
+    svg = self.builder.env.course_svg[(node.astext(), False)]
+    if float(re.search(r'width="([\d.]+)ex"', svg).group(1)) > WIDE_INLINE_MATH:
+        svg = f'<span class="math-wide" tabindex="0">{svg}</span>'
+    self.body.append(svg)
     raise nodes.SkipNode
+
+
+def _visit_folded_cell(self, node) -> None:
+    """myst-nb's folded cell, its toggle named by its visible text ("Show code cell source")."""
+    self.body.append(f'<details class="admonition hide {" ".join(node["classes"])}">\n<summary>\n'
+                     f'<p class="collapsed admonition-title">{html.escape(node["prompt_show"])}</p>\n'
+                     f'<p class="expanded admonition-title">{html.escape(node["prompt_hide"])}</p>\n</summary>\n')
 
 
 def _visit_display_math(self, node) -> None:
@@ -292,6 +305,9 @@ def _page_context(app, pagename, templatename, context, doctree) -> None:
 
 
 def setup(app):
+    from myst_nb.sphinx_ import HideCodeCellNode, depart_HideCellInput
+
+    app.add_node(HideCodeCellNode, override=True, html=(_visit_folded_cell, depart_HideCellInput))
     app.add_config_value("course_descriptions", {}, "html")
     app.add_lexer("python", CodeLexer)
     app.add_html_math_renderer("course_svg", (_visit_math, None), (_visit_display_math, None))
