@@ -68,10 +68,10 @@ autograder: $(VENV)/installed  ## write a lesson's Gradescope autograder zip: ma
 node_modules/.package-lock.json: package.json package-lock.json  # MathJax and axe-core, pinned, for the website
 	npm ci --no-audit --no-fund
 
-site: $(VENV)/installed node_modules/.package-lock.json  ## build the course website into build/site/: make site [REPO=owner/name]
-	$(PY) -m course_tools.site build/site $(if $(REPO),--repo $(REPO))
+site: $(VENV)/installed node_modules/.package-lock.json  ## build the course website into build/site/: make site [REPO=owner/name] [HAND_IN="where students hand in"]
+	$(PY) -m course_tools.site build/site $(if $(REPO),--repo $(REPO)) $(if $(HAND_IN),--hand-in "$(HAND_IN)")
 
-site-test: $(VENV)/installed node_modules/.package-lock.json  ## build the site and read every page in headless Chromium
+site-test: $(VENV)/installed node_modules/.package-lock.json  ## build the site, read every page in headless Chromium at phone and laptop sizes, run Lighthouse
 	$(PY) -m pytest -n0 tests/test_site.py
 
 .PHONY: measurements benchmarks
