@@ -2,16 +2,58 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
+import subprocess
 import sys
 from pathlib import Path
 
-from course_tools import autograder, config, gradebook, grading, notebook, processes, release, runner, scoring
+from course_tools import autograder, config, gradebook, grading, lms, notebook, processes, release, runner, scoring
 from course_tools.sandbox import SandboxUnavailable
 
 DEFAULT_TIMEOUT = {"full": 1800, "smoke": 600}
 
 
+def simulate_autograder(argv: list[str]) -> int:
+    """`autograder simulate ZIP ROOT`: Gradescope's /autograder laid out in ROOT from an autograder zip."""
+    parser = argparse.ArgumentParser(prog="course_tools autograder simulate", description=(
+        "Lay out ROOT as Gradescope lays out /autograder from an autograder zip (source/, run_autograder, a venv "
+        "that is this Python's, data/ from install_data.sh), to try the zip on this machine."))
+    parser.add_argument("zip", type=Path, help="the zip `autograder LESSON OUT` wrote")
+    parser.add_argument("root", type=Path, help="a new (or empty) folder to play /autograder")
+    args = parser.parse_args(argv)
+    root = args.root.resolve()
+    try:
+        if not args.zip.is_file():
+            raise ValueError(f"{args.zip} is not a file: give the zip `autograder LESSON OUT` wrote.")
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+            raise ValueError(f"{root} exists and is not an empty folder: name a new one.")
+        autograder.simulate(args.zip, root)
+        for folder in ("submission", "results"):
+            (root / folder).mkdir()
+    except (ValueError, OSError, subprocess.CalledProcessError) as error:
+        print(f"autograder simulate: {error}", file=sys.stderr)
+        return 2
+    as_root = " COURSE_SANDBOX_USER=nobody" if os.name == "posix" and os.geteuid() == 0 else ""
+    print(f"laid out {root} as Gradescope's /autograder. Put a student's notebook in {root / 'submission'}/, then run\n"
+          f"  AUTOGRADER_ROOT={shlex.quote(str(root))}{as_root} {shlex.quote(str(root / 'run_autograder'))}\n"
+          f"and read {root / 'results' / 'results.json'}"
+          + (" (as root the sandbox runs submissions as `nobody`; on Gradescope setup.sh makes the user "
+             "course-student)" if as_root else ""))
+    return 0
+
+
+def _canvas_column(text: str) -> tuple[str, str]:
+    lesson, equals, name = text.partition("=")
+    if not equals or not lesson or not name:
+        raise argparse.ArgumentTypeError(f"give LESSON=NAME, such as \"01_rnn_basics=Lesson 1 (123456)\" (got {text!r})")
+    return lesson, name
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:2] == ["autograder", "simulate"]:
+        return simulate_autograder(argv[2:])
     parser = argparse.ArgumentParser(prog="course_tools", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -55,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     visibility.add_argument("--hidden-visibility", choices=autograder.VISIBILITIES, default="after_published",
                             help="when students see the tests that hold hidden tests (default after_published)")
     gradescope = commands.add_parser("autograder", parents=[limits, visibility],
-                                     help="write a lesson's Gradescope autograder zip into a folder")
+                                     help="write a lesson's Gradescope autograder zip into a folder; "
+                                          "`autograder simulate ZIP ROOT` lays out Gradescope's /autograder "
+                                          "from it in ROOT, to run it on this machine")
     gradescope.add_argument("lesson", help="the lesson prefix, such as 01")
     gradescope.add_argument("out", type=Path, help="the folder for <lesson>-autograder.zip")
     gradescope.add_argument("--data", type=Path, help="a folder holding the lesson's data files (as COURSE_DATA_DIR "
@@ -74,6 +118,41 @@ def main(argv: list[str] | None = None) -> int:
     book = commands.add_parser("gradebook", help="join several lessons' graded folders into gradebook.csv and canvas.csv")
     book.add_argument("graded", type=Path, nargs="+", help="the OUT folders of `grade`, one per lesson")
     book.add_argument("--out", type=Path, required=True, help="the folder for gradebook.csv and canvas.csv")
+    book.add_argument("--canvas-column", type=_canvas_column, action="append", default=[], metavar="LESSON=NAME",
+                      help="the column of a lesson in canvas.csv, such as \"01_rnn_basics=Lesson 1 (123456)\" as "
+                           "Canvas's export names its assignment (default: the lesson; repeat for each lesson)")
+
+    override = commands.add_parser("override", help="set one student's points for one check by hand; kept in "
+                                                    "GRADED/overrides.csv through regrades, shown in the gradebook")
+    override.add_argument("graded", type=Path, help="the OUT of `grade`")
+    override.add_argument("student", help="the student's submission name, as in grades.csv")
+    override.add_argument("check", help="the check's grade_id, as in grades.csv's columns")
+    override.add_argument("points", type=float, help="the points, from 0 to the check's points")
+    override.add_argument("--by", required=True, help="who sets them (kept with the time)")
+    override.add_argument("--reason", default="", help="why (kept, and shown in the student's feedback)")
+
+    due = commands.add_parser("due", help="record a lesson's due date, late policy and submission times in GRADED; "
+                                          "the gradebook takes each late submission's penalty from them")
+    due.add_argument("graded", type=Path, help="the OUT of `grade`")
+    due.add_argument("--due", required=True, help="the due date and time, such as 2026-12-01T23:59 (this machine's "
+                                                  "time zone) or 2026-12-01T23:59+01:00")
+    due.add_argument("--late-penalty", default="0%/day", help="share of the lesson's points taken for each day (or "
+                                                              "hour) begun after the due date: 10%%/day, 2%%/hour "
+                                                              "(default 0%%/day: late work is only marked)")
+    due.add_argument("--late-cap", default="100%", help="the most a late penalty takes (default 100%%)")
+    due.add_argument("--grace", default="0min", help="time after the due date still on time: 15min, 2h, 1d")
+    times = due.add_mutually_exclusive_group(required=True)
+    times.add_argument("--times", type=Path, help="a CSV with the columns student and submitted (such as the roster)")
+    times.add_argument("--submissions", type=Path, help="the SUBMISSIONS folder that was graded: Gradescope's "
+                                                        "submission_metadata.json in a student's folder, else the "
+                                                        "notebook's modification time")
+
+    canvas = commands.add_parser("collect", help="map Canvas's bulk download of submissions to the roster's "
+                                                 "students: a folder `grade` reads")
+    canvas.add_argument("download", type=Path, help="Canvas's submissions.zip, or the folder it was unpacked into")
+    canvas.add_argument("out", type=Path, help="a new folder: OUT/<student>/<file> for each student")
+    canvas.add_argument("--roster", type=Path, required=True, help="the roster, with a canvas_id column (each "
+                                                                   "student's Canvas user id)")
 
     args = parser.parse_args(argv)
     if args.command in ("run", "grade", "autograde"):
@@ -125,8 +204,25 @@ def main(argv: list[str] | None = None) -> int:
                           unsandboxed=args.unsandboxed, roster=args.roster, only=args.only)
             return 0
         if args.command == "gradebook":
-            for path in gradebook.write_gradebook(args.graded, args.out):
+            for path in gradebook.write_gradebook(args.graded, args.out, dict(args.canvas_column)):
                 print(f"wrote {path}")
+            return 0
+        if args.command == "override":
+            print(gradebook.record_override(args.graded, args.student, args.check, args.points, args.by, args.reason))
+            return 0
+        if args.command == "due":
+            batch, _ = gradebook.read_graded(args.graded)
+            found = (lms.times_from_csv(args.times) if args.times is not None
+                     else lms.times_from_folder(args.submissions, batch["lesson"]))
+            policy = {"due": args.due, "late_penalty": args.late_penalty, "late_cap": args.late_cap,
+                      "grace": args.grace}
+            for line in lms.record_due(args.graded, policy, found):
+                print(line)
+            print(f"wrote {args.graded / 'due.json'}")
+            return 0
+        if args.command == "collect":
+            for line in lms.collect(args.download, args.roster, args.out):
+                print(line)
             return 0
     except (ValueError, OSError, SandboxUnavailable) as error:  # NotebookError is a ValueError
         print(f"{args.command}: {error}", file=sys.stderr)
