@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import subprocess
 import sys
@@ -34,12 +33,9 @@ def simulate_autograder(argv: list[str]) -> int:
     except (ValueError, OSError, subprocess.CalledProcessError) as error:
         print(f"autograder simulate: {error}", file=sys.stderr)
         return 2
-    as_root = " COURSE_SANDBOX_USER=nobody" if os.name == "posix" and os.geteuid() == 0 else ""
     print(f"laid out {root} as Gradescope's /autograder. Put a student's notebook in {root / 'submission'}/, then run\n"
-          f"  AUTOGRADER_ROOT={shlex.quote(str(root))}{as_root} {shlex.quote(str(root / 'run_autograder'))}\n"
-          f"and read {root / 'results' / 'results.json'}"
-          + (" (as root the sandbox runs submissions as `nobody`; on Gradescope setup.sh makes the user "
-             "course-student)" if as_root else ""))
+          f"  AUTOGRADER_ROOT={shlex.quote(str(root))} {shlex.quote(str(root / 'run_autograder'))}\n"
+          f"and read {root / 'results' / 'results.json'}")
     return 0
 
 

@@ -22,7 +22,7 @@ ROSTER = ("student,id,name,email\n"
 
 
 def rows(path):
-    with open(path, newline="", encoding="utf-8") as handle:
+    with open(path, newline="", encoding="utf-8-sig") as handle:
         return list(csv.reader(handle))
 
 
@@ -62,7 +62,7 @@ def test_the_roster_names_each_student_and_who_is_missing(graded):
     assert any(line.startswith("roster: no submission from Explorer, Dora (id 1004") for line in printed)
     report = (out / "report.md").read_text()
     assert "- submission not on the roster: eve" in report and "- no submission from Explorer, Dora" in report
-    assert rows(out / "roster.csv")[1] == ["alice", "1001", "Liddell, Alice", "alice@example.org"]
+    assert rows(out / "roster.csv")[1] == ["alice", "1001", "Liddell, Alice", "alice@example.org", ""]
 
 
 def test_regrading_one_student_changes_only_their_row(graded):
@@ -89,7 +89,8 @@ def test_the_class_report_and_its_figures(graded):
     for figure in ("scores", "pass_rate", "statuses"):
         assert f"(figures/{figure}.png)" in report
         assert (out / "figures" / f"{figure}.png").read_bytes()[:4] == b"\x89PNG"
-    assert "| `square-check` | 2 | 4 / 5 | 80% | the check stopped before it finished (it raised AssertionError)" in report
+    assert ("| `square-check` | 2 | 4 / 5 | 80% | not attempted: the exercise before this test still raises "
+            "NotImplementedError; replace it with your code (1) |") in report
     assert "| `cube-check` | 3 | 4 / 5 | 80% |" in report  # after bob's regrade
     assert "| error | 1 |" in report and "| ok | 4 |" in report
     assert "raised NotImplementedError (1)" in report
@@ -109,7 +110,9 @@ def test_gradebook_joins_lessons_for_canvas_and_as_a_plain_table(graded, tmp_pat
     batch = json.loads((other / "batch.json").read_text())
     (other / "batch.json").write_text(json.dumps({**batch, "lesson": "00_other"}))
     (other / "roster.csv").unlink()
-    (other / "grades.csv").write_text("student,status,score,max_score\nalice,ok,1,4\nzed,error,0,4\n")
+    (other / "grades.csv").write_text("student,status,score,max_score,a\nalice,ok,1,4,1\nzed,error,0,4,0\n")
+    (other / "results.json").write_text(json.dumps([{"student": "alice", "status": "ok", "tests": {"a": 1}},
+                                                    {"student": "zed", "status": "error", "tests": {"a": 0}}]))
     assert cli.main(["gradebook", str(out), str(other), "--out", str(tmp_path / "book")]) == 0
     canvas = rows(tmp_path / "book" / "canvas.csv")
     assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "00_demo", "00_other"]
@@ -118,8 +121,11 @@ def test_gradebook_joins_lessons_for_canvas_and_as_a_plain_table(graded, tmp_pat
     assert by_name["Liddell, Alice"] == ["Liddell, Alice", "", "1001", "", "", "5", ""]
     assert by_name["Explorer, Dora"][5:] == ["", ""] and by_name["zed"][5:] == ["0", "0"]
     plain = rows(tmp_path / "book" / "gradebook.csv")
-    assert plain[0] == ["student", "id", "name", "email", "00_demo", "00_other", "total"]
-    assert ["alice", "", "", "", "", "1", "1"] in plain  # no id in the second lesson: its own row
+    assert plain[0] == ["student", "id", "name", "email", "00_demo", "00_demo status", "00_other", "00_other status",
+                        "total", "notes"]
+    assert ["alice", "", "", "", "", "", "1", "ok", "1", ""] in plain  # no id in the second lesson: its own row
+    assert ["dora", "1004", "Explorer, Dora", "dora@example.org", "", "missing", "", "", "0", ""] in plain
+    assert ["zed", "", "", "", "0", "error", "0", "error", "0", ""] in plain
     with pytest.raises(ValueError, match="given twice"):
         gradebook.write_gradebook([out, out], tmp_path / "again")
 
