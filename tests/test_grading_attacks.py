@@ -281,13 +281,18 @@ for _ in range(40):
 print("NOTE FOUND" if found > 0 else "NO NOTE FOUND")
 """
 
-# Makes a user namespace of its own, in which it may mount a tmpfs of any size (memory the sandbox does not count).
-USER_NAMESPACE = """
+# Makes a user namespace of its own, in which it may mount a tmpfs of any size (memory the sandbox does not count);
+# from a process of its own, as the kernel has threads and a process with threads may not change its user namespace.
+USER_NAMESPACE = r"""
+import subprocess, sys
+code = '''
 import ctypes, os
 libc = ctypes.CDLL(None, use_errno=True)
 made = libc.unshare(0x10000000 | 0x00020000) == 0  # CLONE_NEWUSER | CLONE_NEWNS
 mounted = made and libc.mount(b"none", b"/tmp", b"tmpfs", 0, b"size=64g") == 0
 print("NAMESPACE MADE" if made else "NO NAMESPACE", "TMPFS MOUNTED" if mounted else "", os.strerror(ctypes.get_errno()))
+'''
+print(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout)
 """
 
 # Keeps 32 processes busy, each in a session of its own, for longer than the time limit, and waits for them.
@@ -473,9 +478,10 @@ def test_nothing_written_to_out_holds_a_hidden_test_or_an_unsolved_students_solu
     unsolved = [name for name, (_, score) in attacked["expected"].items() if score == 0]
     names = grading.file_names(list(attacked["expected"]))
     for student in unsolved:
+        own = (attacked["subs"] / f"{student}.ipynb").read_text(encoding="utf-8")  # an attack may spell out an answer
         for path in (out / "executed" / f"{names[student]}.ipynb", out / "feedback" / f"{names[student]}.md"):
             if path.exists():
-                assert not [line for line in key.secret_lines if line in texts[path]], (student, path.name)
+                assert not [line for line in key.secret_lines if line in texts[path] and line not in own], (student, path)
 
 
 @pytest.mark.parametrize("what", FILES_LEFT_BEHIND)
