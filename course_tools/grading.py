@@ -268,10 +268,14 @@ def _previous_batch(out: Path, key: AnswerKey) -> tuple[dict, list[Result]]:
 def write_batch(folder: Path, results: list[Result], executed: dict[str, str], names: dict[str, str], key: AnswerKey,
                 texts: dict[str, str | None], roster: dict[str, dict[str, str]] | None, batch: dict) -> list[str]:
     """Everything a batch writes into `folder`: grades, feedback, executed notebooks, results.json, batch.json, the
-    roster's copy, report.md with its figures and similarity.md. Returns the students whose files could not be written."""
+    roster's copy, report.md with its figures and similarity.md; grades, feedback and report with the points set by hand
+    in `folder`/overrides.csv (results.json keeps the grader's own). Returns the students whose files could not be
+    written."""
     from course_tools import gradebook, report, similarity
 
-    unwritten = write_results(folder, results, executed, names, key, roster)
+    shown = gradebook.apply_overrides(results, gradebook.read_overrides(folder))  # points set by hand, kept
+    batch["summary"] = summary(shown, key, batch["seconds"])
+    unwritten = write_results(folder, shown, executed, names, key, roster)
     write_atomic(folder / "results.json", json.dumps([asdict(r) for r in sorted(results, key=lambda r: r.student)],
                                                      indent=1) + "\n")
     write_atomic(folder / "batch.json", json.dumps(batch, indent=2) + "\n")
@@ -279,7 +283,7 @@ def write_batch(folder: Path, results: list[Result], executed: dict[str, str], n
     if roster is not None:
         gradebook.write_roster(folder / "roster.csv", roster)
         roster_lines = gradebook.roster_problems(roster, [r.student for r in results])
-    report.write_report(folder, results, key, batch["summary"], roster_lines)
+    report.write_report(folder, shown, key, batch["summary"], roster_lines)
     written = {student: similarity.answers(text, key) for student, text in texts.items() if text is not None}
     write_atomic(folder / "similarity.md", similarity.markdown(similarity.compare(written), key.lesson, len(texts)))
     return unwritten
@@ -388,7 +392,6 @@ def grade(lesson: str, submissions: Path, out: Path, workers: int | None = None,
             batch["regraded"] = [*batch.get("regraded", []), only]
             results = [r for r in previous if r.student != only] + results
         batch["submissions"] = len(results)
-        batch["summary"] = summary(results, key, batch["seconds"])
         unwritten = write_batch(fresh, results, executed, names, key, {s: texts[s][0] for s in texts}, students,
                                 batch)
         _move_into_place(fresh, out, replace=only is not None)

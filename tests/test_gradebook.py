@@ -44,6 +44,7 @@ def graded(tmp_path_factory):
     out, printed = root / "graded", []
     first = grading.grade("00", subs, out, workers=2, timeout=TIMEOUT, solutions=solutions,
                           roster=root / "roster.csv", progress=printed.append)
+    gradebook.record_override(out, "eve", "square-check", 1, "Ann", "half the marks: see the forum", solutions)
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     (subs / "bob.ipynb").write_text(answered(student, *HONEST["chloe"]), encoding="utf-8")
     regraded = grading.grade("00", subs, out, workers=1, timeout=TIMEOUT, solutions=solutions, only="bob",
@@ -77,9 +78,17 @@ def test_regrading_one_student_changes_only_their_row(graded):
         "feedback/bob.md", "executed/bob.ipynb", "figures/scores.png", "figures/pass_rate.png", "figures/statuses.png"}
     assert "feedback/bob.md" in changed and set(before) == set(after)
     batch = json.loads((out / "batch.json").read_text())
-    assert batch["regraded"] == ["bob"] and "mean score 4.00 / 5" in batch["summary"] and batch["summary"] in printed
+    assert batch["regraded"] == ["bob"] and "mean score 3.80 / 5" in batch["summary"] and batch["summary"] in printed
     assert any("mean score 3.40 / 5" in line for line in printed)  # the first batch
-    assert "mean score 4.00 / 5" in (out / "report.md").read_text()
+    assert "mean score 3.80 / 5" in (out / "report.md").read_text()  # eve's points set by hand, bob's regrade
+
+
+def test_points_set_by_hand_outlive_a_regrade(graded):
+    root, out, first, regraded, before, printed = graded
+    assert first["eve"].score == 5 and regraded["eve"].score == 5  # the grader's own points, as in results.json
+    eve = next(row for row in csv.reader((out / "grades.csv").read_text().splitlines()) if row[0] == "eve")
+    assert eve[4:8] == ["ok", "4", "5", "1"]
+    assert "Ann" in (out / "feedback" / "eve.md").read_text()
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no copy left beside OUT
 
 
