@@ -292,10 +292,11 @@ _ENCODER_X = (0, 1.6, 3.2, 4.8)
 _DECODER_X = (7.4, 9.0, 10.6)
 _CELL_DIAGRAMS["seq2seq"] = {
     "title": "An encoder-decoder with dot-product attention, drawn at output step t = 2",
-    "equations": [[r"h_i = [\overrightarrow{h}_i; \overleftarrow{h}_i]", r"e_{t,i} = s_t \cdot h_i",
-                   r"\alpha_{t,i} = \mathrm{softmax}_i(e_{t,i})", r"c_t = \sum_i \alpha_{t,i} h_i"]],
-    "note": "the encoder's GRU runs both ways; the output at step $t$ is read from $[s_t; c_t]$\n"
-            r"line widths show made-up weights $\alpha_{2,i}$, not a trained model's",
+    "equations": [[r"e_{t,i} = s_t \cdot h_i", r"\alpha_{t,i} = \frac{\exp(e_{t,i})}{\sum_{j=1}^{T} \exp(e_{t,j})}",
+                   r"c_t = \sum_{i=1}^{T} \alpha_{t,i}\, h_i"]],
+    "note": r"$h_i = [\overrightarrow{h}_i; \overleftarrow{h}_i]$, the forward and backward GRU states at $i$; "
+            "the output at step $t$ is read\n"
+            r"from $[s_t; c_t]$; line widths show made-up weights $\alpha_{2,i}$, not a trained model's",
     "height": 5.4,
     "nodes": {**{f"x{i}": (x, 0, f"$x_{i}$", "input") for i, x in enumerate(_ENCODER_X, 1)},
               **{f"enc{i}": (x, 1.2, "GRU", "layer") for i, x in enumerate(_ENCODER_X, 1)},
@@ -326,13 +327,25 @@ _CELL_DIAGRAMS["seq2seq"] = {
 
 
 def _plain(latex: str) -> str:
-    """A LaTeX formula as plain text for alt text: h_t = tanh(W_x x_t + ...), C~_t, ⊙, σ."""
+    """A LaTeX formula as plain text for alt text: h_t = tanh(W_x x_t + ...), C~_t, ⊙, σ, (a) / (b)."""
+    while r"\frac{" in latex:  # \frac{a}{b} -> (a) / (b); a and b may hold braces
+        start = latex.index(r"\frac{")
+        parts, end = [], start + len(r"\frac")
+        for _ in range(2):
+            depth, begin = 0, end
+            for end in range(begin, len(latex)):
+                depth += {"{": 1, "}": -1}.get(latex[end], 0)
+                if depth == 0:
+                    break
+            parts.append(latex[begin + 1:end])
+            end += 1
+        latex = f"{latex[:start]}({parts[0]}) / ({parts[1]}){latex[end:]}"
     for pattern, replacement in [(r"\\mathcal\{(\w)\}", r"\1"), (r"\\mathrm\{(\w+)\}", r"\1"),
                                  (r"\\tilde\s*\{?(\w)\}?", r"\1~"), (r"\\overrightarrow\{(\w)\}", r"\1→"),
                                  (r"\\overleftarrow\{(\w)\}", r"\1←"), (r"\\sigma", "σ"), (r"\\odot", "⊙"),
                                  (r"\\circ", "∘"), (r"\\alpha", "α"), (r"\\sum", "Σ"), (r"\\cdot", "·"),
-                                 (r"\\(tanh|exp)", r"\1"), (r"(?<![_^])\{([^{}]*)\}", r"\1"), (r"\$", ""),
-                                 ("\n", "; ")]:
+                                 (r"\\(tanh|exp)", r"\1"), (r"\\,", ""), (r"(?<![_^])\{([^{}]*)\}", r"\1"),
+                                 (r"\$", ""), ("\n", " ")]:
         latex = re.sub(pattern, replacement, latex)
     return latex
 
@@ -360,6 +373,7 @@ def _draw_diagram(ax, spec: dict) -> None:
     ax.set(xlim=(min(xs) - 0.7, max(xs) + 0.7), ylim=(min(ys) - 0.5, max(ys) + 0.5), xticks=[], yticks=[])
     ax.set_title(spec["title"], fontsize=11, loc="left", pad=26)
     caption = "\n".join(",   ".join(f"${equation}$" for equation in row) for row in spec["equations"])
+    caption = caption.replace(r"\frac", r"\dfrac")  # a fraction as large as the text around it
     ax.set_xlabel(f"{caption}\n{spec['note']}", fontsize=10)
     roles = {role for *_, role in spec["nodes"].values()}
     ax.legend(handles=[matplotlib.lines.Line2D(
