@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# What has been checked on Colab for every lesson so far.
-COLAB_RUNTIME = "runs in Colab's runtime (checked in CI); not timed on a Colab GPU"
+# How far a lesson has been checked on Colab: its test runs in a copy of Colab's runtime (.ci/colab_runtime.sh).
+COLAB_RUNTIME = "tested with Colab's package versions; not yet timed on a Colab GPU"
 
 
 @dataclass(frozen=True)
