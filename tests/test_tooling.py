@@ -217,11 +217,11 @@ def test_runner_reports_status_time_metrics_and_errors(tmp_path):
 def timed_cell(cell_id, source, start, seconds):
     """A code cell as nbclient leaves it when it records timing: started `start` s, replied `seconds` s later."""
     began = datetime(2026, 1, 5, 9, 0) + timedelta(seconds=start)
-    stamp = lambda moment: moment.isoformat() + "Z"  # noqa: E731 - nbclient's form
+    replied = began + timedelta(seconds=seconds)
+    moments = {"iopub.status.busy": began, "iopub.execute_input": began, "shell.execute_reply": replied,
+               "iopub.status.idle": replied + timedelta(seconds=0.01)}
     return new_code_cell(source, id=cell_id, metadata={"execution": {
-        "iopub.status.busy": stamp(began), "iopub.execute_input": stamp(began),
-        "shell.execute_reply": stamp(began + timedelta(seconds=seconds)),
-        "iopub.status.idle": stamp(began + timedelta(seconds=seconds + 0.01))}})
+        key: moment.isoformat() + "Z" for key, moment in moments.items()}})  # as nbclient writes them
 
 
 def executed_lesson():
