@@ -78,12 +78,14 @@ site-test: $(VENV)/installed node_modules/.package-lock.json  ## build the site,
 measurements: $(VENV)/installed  ## write docs/measurements.md from the runs in build/ (make course, make smoke, make benchmarks)
 	$(PY) -m course_tools.measurements
 
-benchmarks: $(VENV)/installed  ## each lesson's (or LESSONS=) grading time and memory, and the sandbox's cost, into build/benchmarks/
+benchmarks: $(VENV)/installed  ## each lesson's (or LESSONS=) grading time and memory, the sandbox's cost and the similarity check's errors, into build/benchmarks/
 	mkdir -p build/benchmarks
 	$(PY) benchmarks/grading_resources.py $(LESSONS) > build/benchmarks/grading_resources.md.tmp
 	mv build/benchmarks/grading_resources.md.tmp build/benchmarks/grading_resources.md
 	$(PY) benchmarks/sandbox_overhead.py > build/benchmarks/sandbox_overhead.txt.tmp
 	mv build/benchmarks/sandbox_overhead.txt.tmp build/benchmarks/sandbox_overhead.txt
+	$(PY) benchmarks/similarity.py > build/benchmarks/similarity.txt.tmp
+	mv build/benchmarks/similarity.txt.tmp build/benchmarks/similarity.txt
 
 clean:
 	rm -rf build
