@@ -32,6 +32,8 @@ BENCHMARKS = {
                              "benchmarks/grading_resources.py", True),
     "sandbox_overhead.txt": ("What the sandbox adds to grading lesson 01's solution, with and without it in turns",
                              "benchmarks/sandbox_overhead.py", False),
+    "similarity.txt": ("False alarms and missed copies of the similarity check at its threshold, on hand-written "
+                       "answers and copies of lessons 01 and 05", "benchmarks/similarity.py", False),
 }
 
 
