@@ -144,8 +144,9 @@ def fake_build(folder: Path, over_budget: str | None = None) -> Path:
     (folder / "benchmarks").mkdir()
     (folder / "report.json").write_text(json.dumps(report("full", 100.0)))
     (folder / "smoke" / "report.json").write_text(json.dumps(report("smoke", 30.0)))
+    for name in measurements.BENCHMARKS:
+        (folder / "benchmarks" / name).write_text(f"{name}: the sandbox adds +3.0%\n")
     (folder / "benchmarks" / "grading_resources.md").write_text("| lesson | score |\n|---|---:|\n| 01 | 5 / 5 |\n")
-    (folder / "benchmarks" / "sandbox_overhead.txt").write_text("the sandbox adds +3.0%\n")
     return folder
 
 
@@ -165,7 +166,7 @@ def test_measurements_keep_one_form_with_or_without_runs(tmp_path):
     full_run = full.split("## Smoke run")[0]
     rows = {line.split(" | ")[0].strip("| "): line for line in full_run.splitlines() if "| ok |" in line}
     assert rows["02_lstm"].split(" | ")[4] == "no" and rows["01_rnn_basics"].split(" | ")[4] == "yes"
-    assert "| 03_gru | test_mae | 1.25 |" in full and "| 01 | 5 / 5 |" in full and "the sandbox adds +3.0%" in full
+    assert "| 03_gru | test_mae | 1.25 |" in full and "| 01 | 5 / 5 |" in full and "sandbox_overhead.txt: the sandbox adds +3.0%" in full
 
 
 def test_the_committed_measurements_page_is_the_generators(tmp_path):
