@@ -179,11 +179,11 @@ def sphinx_config(repo: str, branch: str, descriptions: dict[str, str]) -> dict:
     return {
         "project": PROJECT, "language": "en", "extensions": ["myst_nb", "course_tools.site"],
         "html_theme": "sphinx_book_theme", "html_title": PROJECT, "templates_path": ["_templates"],
-        "html_static_path": ["_static"], "html_css_files": ["course.css"],
+        "html_static_path": ["_static"], "html_css_files": ["course.css"], "html_js_files": ["course.js"],
         "html_favicon": "_static/favicon.svg", "html_math_renderer": "course_svg",
         "html_use_index": False, "html_domain_indices": False, "html_show_sourcelink": False,
         "html_show_copyright": False, "html_show_sphinx": False, "html_permalinks_icon": "#",
-        "nb_execution_mode": "off", "myst_enable_extensions": ["dollarmath"],
+        "nb_execution_mode": "off", "suppress_warnings": ["app"],  # registered again by a second build in one process "myst_enable_extensions": ["dollarmath"],
         "course_descriptions": descriptions, "html_context": {"default_mode": "auto"},
         "html_theme_options": {
             "repository_url": f"https://github.com/{repo}", "repository_branch": branch,
@@ -208,10 +208,10 @@ def build(out: Path, repo: str = config.GITHUB_REPO, branch: str = config.BRANCH
     with tempfile.TemporaryDirectory(prefix="site-") as tmp:
         source, html_dir = Path(tmp) / "source", Path(tmp) / "html"
         (source / "_static").mkdir(parents=True)
-        for name in ("layout.html", "components/search-button-field.html"):
-            (source / "_templates" / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / "_templates").mkdir()
+        for name in ("layout.html", "search-button-field.html"):
             shutil.copyfile(TEMPLATE / name, source / "_templates" / name)
-        for name in ("course.css", "favicon.svg"):
+        for name in ("course.css", "course.js", "favicon.svg"):
             shutil.copyfile(TEMPLATE / name, source / "_static" / name)
         (source / "index.md").write_text(home_page(root, stems, repo, branch, hand_in), encoding="utf-8")
         for path in solutions:
@@ -294,10 +294,13 @@ def _visit_display_math(self, node) -> None:
 
 
 def _page_context(app, pagename, templatename, context, doctree) -> None:
-    """A page's description for search engines; its script files deferred, so they do not hold up its first paint."""
+    """A page's description for search engines; its script files deferred, so they do not hold up its first paint
+    (except on the search page, whose inline scripts use them at once)."""
     description = app.config.course_descriptions.get(pagename)
     if description:
         context["metatags"] = context.get("metatags", "") + f'\n<meta name="description" content="{html.escape(description)}">'
+    if pagename == "search":
+        return
     context["script_files"] = [
         script if "body" in script.attributes or "async" in script.attributes
         else type(script)(script.filename, priority=script.priority, **{**script.attributes, "defer": "defer"})
