@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from course_tools import config, sandbox
+from course_tools import cgroups, config, sandbox
 from course_tools.files import write_atomic
 from course_tools.processes import Workers, thread_caps
 from course_tools.rebuild import AnswerKey, load_key
@@ -348,6 +348,10 @@ def grade(lesson: str, submissions: Path, out: Path, workers: int | None = None,
         raise ValueError(f"no submission named {only!r} in {submissions}.")
     texts = {student: read_submission_file(submissions, path, problem) for student, path, problem in found}
     box = None if unsandboxed or scheduler else sandbox.make()
+    unshared = None if box is None else cgroups.unavailable()
+    if unshared:
+        say(f"note: {unshared}, so each sandbox gets no control group: submissions graded side by side share the "
+            "cores and memory, and a greedy one can slow the others (grade as root, or with --workers 1)")
     if unsandboxed:
         say(f"WARNING: grading without a sandbox (--unsandboxed). {sandbox.ADVICE.split('. ', 1)[1]}")
     if students is not None:
@@ -384,7 +388,8 @@ def grade(lesson: str, submissions: Path, out: Path, workers: int | None = None,
             for folder in ("feedback", "executed"):
                 (fresh / folder).mkdir()
             batch = {"lesson": key.lesson, "answer_key_sha256": key.digest, "helpers_sha256": digest(helpers),
-                     "sandbox": "none (--unsandboxed)" if unsandboxed else "bubblewrap, one per submission",
+                     "sandbox": "none (--unsandboxed)" if unsandboxed else "bubblewrap, one per submission"
+                     + (f" (no control groups: {unshared})" if unshared else ""),
                      "seconds": round(time.monotonic() - start, 1)}
         else:
             shutil.copytree(out, fresh, dirs_exist_ok=True)
