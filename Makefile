@@ -18,7 +18,7 @@ export PATH := $(abspath $(VENV_BIN))$(PATH_SEP)$(PATH)
 
 .PHONY: course smoke test check student refresh release grade gradebook autograder clean
 
-$(VENV)/installed: requirements.txt requirements-runtime.txt
+$(VENV)/installed: requirements.txt requirements-runtime.txt requirements-site.txt
 	@test -x $(PY) || test -n "$(PYTHON)" || { echo "The course needs Python 3.11, 3.12 or 3.13 (python3.11 ... on PATH):" \
 		"install one from python.org (Windows: it brings the py launcher), with pyenv (pyenv install 3.12) or conda," \
 		"or name it: make PYTHON=/path/to/python"; exit 2; }
