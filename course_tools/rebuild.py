@@ -20,6 +20,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import nbformat
@@ -105,6 +106,11 @@ class AnswerKey:
     reference: dict  # check name -> the key's value
     secret_lines: set[str]  # lines of solutions and hidden tests, which no feedback may quote
     digest: str  # sha256 of the solution and its reference values, as read
+
+    @cached_property
+    def secrets_as_shown(self) -> set[str]:
+        """The secret lines, and each as Markdown shows text a student chose (escaped): what `redact` looks for."""
+        return self.secret_lines | {markdown(line) for line in self.secret_lines}
 
     @property
     def tests(self) -> list[FixedCell]:

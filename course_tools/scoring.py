@@ -33,8 +33,8 @@ from course_tools.untrusted import markdown
 from course_tools.worker import EXIT_KERNEL_DIED
 
 PROFILE = "smoke"
-STATUSES = ("ok", "error", "timeout", "invalid")  # how a submission's grading ended, see the README
-DEFAULT_TIMEOUT = 300  # seconds per submission; lesson 01 takes about 30 s in the smoke profile
+STATUSES = ("ok", "error", "timeout", "invalid")  # how a submission's grading ended (docs/instructors.md)
+DEFAULT_TIMEOUT = 300  # seconds per submission: several times the longest lesson's smoke run
 DEFAULT_MEMORY_MB = 6144  # address space of a worker and its kernel (TensorFlow alone maps ~2.5 GB)
 MIN_MEMORY_MB = 3072  # below this a kernel cannot import TensorFlow: every submission would fail
 DEFAULT_MAX_OUTPUT_MB = 5.0  # outputs kept per notebook (the committed solutions stay under 1.5 MB)
@@ -226,7 +226,7 @@ def score(result: Result, key: AnswerKey, prepared, ran, handins: dict, code: in
 
 def redact(text: str, key: AnswerKey) -> str:
     """`text` with every line that holds a line of a hidden test or a solution replaced (defence in depth)."""
-    return "\n".join(REDACTED if any(secret in line for secret in key.secret_lines) else line
+    return "\n".join(REDACTED if any(secret in line for secret in key.secrets_as_shown) else line
                      for line in text.split("\n"))
 
 

@@ -1,6 +1,6 @@
 """Instructor grading on the real lesson 01: answer key, submission rebuilding, and one whole batch.
 
-The batch runs every submission for real (each lesson-01 run costs about 20 s of CPU), so it
+The batch runs every submission for real (a whole lesson-01 smoke run each), so it
 holds only the cases that need the real lesson; every other fault is in test_grading_faults.py.
 """
 import csv

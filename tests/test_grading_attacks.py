@@ -486,7 +486,7 @@ def test_nothing_written_to_out_holds_a_hidden_test_or_an_unsolved_students_solu
 
 @pytest.mark.parametrize("what", FILES_LEFT_BEHIND)
 def test_files_left_behind_are_never_opened_by_the_grader(attacked, what):
-    """The hand-in file and the old graders' state, executed and prepared notebooks, replaced by links to right
+    """The hand-in file and the state, executed and prepared notebooks a grader might read back, replaced by links to right
     hand-ins and to the key, /dev/zero, pipes, folders or 10 GB sparse files, now and after the kernel ended:
     nothing scores, nothing blocks, and the notebook returned is the grader's own."""
     for way, out in attacked["outs"].items():

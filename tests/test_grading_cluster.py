@@ -36,7 +36,11 @@ def kill_dask_workers_of(cluster, markers, stop):
     killed = {marker: 0 for marker in markers}
     with Client(cluster) as client:
         while not stop.is_set():
-            dask_workers = set(client.run(os.getpid).values())
+            try:
+                dask_workers = set(client.run(os.getpid).values())
+            except OSError:  # a worker killed a moment ago: ask again (distributed's CommClosedError is an OSError)
+                time.sleep(0.2)
+                continue
             for marker, once in markers.items():
                 for pid in processes_with(marker):
                     try:
