@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import nbformat
@@ -115,27 +116,39 @@ def corpus(tmp_path_factory):
     solution = write_lesson(solutions)
     expected = write_corpus(root / "subs", solution)
     outs = [root / "graded", root / "graded_again"]
-    with ThreadPoolExecutor(len(outs)) as pool:  # at once: the two infinite loops wait side by side
-        results = list(pool.map(lambda out: {r.student: r for r in grading.grade(
-            "00", root / "subs", out, workers=2, timeout=TIMEOUT, solutions=solutions, progress=lambda *_: None)},
-            outs))
-    return root, solution, expected, outs, results[0]
+    looping, finished = set(), threading.Event()  # the processes the infinite loops start, seen while the batches run
+
+    def watch():
+        while not finished.wait(0.2):
+            looping.update(processes_with(MARKER))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with ThreadPoolExecutor(len(outs)) as pool:  # at once: the two infinite loops wait side by side
+            results = list(pool.map(lambda out: {r.student: r for r in grading.grade(
+                "00", root / "subs", out, workers=2, timeout=TIMEOUT, solutions=solutions, progress=lambda *_: None)},
+                outs))
+    finally:
+        finished.set()
+        watcher.join()
+    return root, solution, expected, outs, results[0], looping
 
 
 def test_every_fault_gets_its_status_and_score(corpus):
-    _, _, expected, outs, _ = corpus
+    _, _, expected, outs, _, _ = corpus
     with open(outs[0] / "grades.csv", newline="") as handle:
         got = {row["student"]: (row["status"], float(row["score"])) for row in csv.DictReader(handle)}
     assert got == expected
 
 
 def test_grading_the_same_folder_twice_gives_the_same_grades(corpus):
-    _, _, _, outs, _ = corpus
+    _, _, _, outs, _, _ = corpus
     assert (outs[0] / "grades.csv").read_text() == (outs[1] / "grades.csv").read_text()
 
 
 def test_each_student_has_a_feedback_file_of_their_own(corpus):
-    _, _, expected, outs, results = corpus
+    _, _, expected, outs, results, _ = corpus
     names = grading.file_names(list(expected))
     assert sorted(p.name for p in (outs[0] / "feedback").iterdir()) == sorted(f"{n}.md" for n in names.values())
     assert "feedback for a:b" in (outs[0] / "feedback" / f"{names['a:b']}.md").read_text()
@@ -143,7 +156,7 @@ def test_each_student_has_a_feedback_file_of_their_own(corpus):
 
 
 def test_problems_and_notes_say_what_happened(corpus):
-    _, _, _, _, results = corpus
+    _, _, _, _, results, _ = corpus
     assert f"did not finish within {TIMEOUT} s" in results["infinite_loop"].problem
     assert "kernel died" in results["kernel_crash"].problem
     assert "MemoryError" in results["memory_hog"].problem
@@ -162,18 +175,20 @@ def test_problems_and_notes_say_what_happened(corpus):
 
 
 def test_workers_run_in_the_smoke_profile_with_their_share_of_the_cores(corpus):
-    _, _, _, outs, _ = corpus
+    _, _, _, outs, _, _ = corpus
     executed = notebook.read(outs[0] / "executed" / "solved.ipynb")
     shown = executed.cells[at(executed, "show-profile")].outputs[0]["text"]
     assert shown == f"smoke smoke {max(1, os.cpu_count() // 2)}\n"
 
 
 def test_no_process_of_a_stopped_submission_survives(corpus):
-    assert all_gone(processes_with(MARKER))
+    looping = corpus[-1]
+    assert len(looping) >= 2, "the infinite loops' processes were never seen running: nothing to outlive the batch"
+    assert all_gone(looping | set(processes_with(MARKER)))
 
 
 def test_restored_cells_land_where_they_belong_without_ids_or_metadata(corpus):
-    root, solution, _, _, _ = corpus
+    root, solution, _, _, _, _ = corpus
     key = rebuild.load_key(solution)
     prepared, notes = rebuild.prepare((root / "subs" / "colab_no_metadata_edited_test.ipynb").read_text(), key)
     sources = [c.source for c in prepared.cells if "injected-parameters" not in c.metadata.get("tags", [])]
