@@ -239,7 +239,7 @@ def _dask_cluster(scheduler: str, key: AnswerKey, helpers: dict[str, bytes], lim
         client = Client(scheduler, timeout=CONNECT_TIMEOUT)
     except (OSError, ValueError) as error:
         raise OSError(f"cannot reach the Dask scheduler at {scheduler} ({error}); start one with `dask scheduler` "
-                      "and give its address, such as tcp://host:8786 (see docs/instructors.md, "On a Dask cluster").") from None
+                      "and give its address, such as tcp://host:8786 (see 'On a Dask cluster' in docs/instructors.md).") from None
     with client:
         slots = Counter()
         for worker in client.scheduler_info()["workers"].values():
