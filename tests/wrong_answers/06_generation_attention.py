@@ -21,6 +21,11 @@ WRONG_ANSWERS = {
             "np.take_along_axis(probs[..., :-1, :], targets[..., 1:, None], axis=-1)[..., 0]"),
         "the mean over the batch axis only (an array, not a float)": (
             "return float(-np.log2(picked).mean())", "return -np.log2(picked).mean(axis=0)"),
+        "the textbook one-hot cross-entropy (0 * log2 0 is nan where a probability is 0)": (
+            "    picked = np.take_along_axis(probs, targets[..., None], axis=-1)[..., 0]\n"
+            "    return float(-np.log2(picked).mean())",
+            "    onehot = np.eye(probs.shape[-1])[targets]\n"
+            "    return float(-(onehot * np.log2(probs)).sum(axis=-1).mean())"),
     },
     "sampling-check": {
         "temperature multiplied instead of divided": ("scaled = logits / temperature", "scaled = logits * temperature"),
@@ -90,5 +95,8 @@ WRONG_ANSWERS = {
             "next_token_probs(tokens)", "next_token_probs(tokens[:, :1])"),
         "feeds back only the last token": ("next_token_probs(tokens)", "next_token_probs(tokens[:, -1:])"),
         "returns the probabilities of the last step": ("    return tokens[:, 1:]", "    return probs"),
+        "row 0's argmax appended to every row": (
+            'probs[:, -1].argmax(axis=-1)[:, None].astype("int32")',
+            'np.full((len(tokens), 1), probs[0, -1].argmax(), dtype="int32")'),
     },
 }
