@@ -47,7 +47,10 @@ EXPECTED_METRICS = {
     "06_generation_attention": {
         "unigram_bpc", "ngram_bpc", "ngram_order", "char_lm_bpc", "char_lm_minus_ngram_bpc",
         "seq2seq_attention_exact_match", "seq2seq_no_attention_exact_match", "dateutil_exact_match",
-        "attention_gain_longest_inputs", "attention_gain_standard_error"},
+        "attention_gain_longest_inputs", "attention_gain_standard_error", "mix_bpc", "mix_lambda", "mix_gain_ci_low",
+        "mix_gain_ci_high", "gru_bpc_reset_8", "gru_bpc_reset_32", "gru_bpc_reset_128",
+        "attention_gain_same_family_long", "attention_gain_same_family_long_standard_error",
+        "attention_gain_same_family_short"},
 }
 LESSONS = [path.stem for path in runner.select([])]
 SOLUTION_PROBE = "(the solution)"
