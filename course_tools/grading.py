@@ -253,12 +253,9 @@ def _dask_cluster(scheduler: str, key: AnswerKey, helpers: dict[str, bytes], lim
 
 def _previous_batch(out: Path, key: AnswerKey) -> tuple[dict, list[Result]]:
     """(batch.json, the results) of the graded folder `out`, which must have been graded with this answer key."""
-    try:
-        batch = json.loads((out / "batch.json").read_text(encoding="utf-8"))
-        results = [Result(**row) for row in json.loads((out / "results.json").read_text(encoding="utf-8"))]
-    except (OSError, ValueError, TypeError) as error:
-        raise ValueError(f"--only regrades into a folder a batch wrote: {out} has no readable batch.json and "
-                         f"results.json ({type(error).__name__}).") from None
+    from course_tools.gradebook import read_graded
+
+    batch, results = read_graded(out)
     if batch.get("answer_key_sha256") != key.digest:
         raise ValueError(f"{out} was graded with another answer key than {key.lesson}'s as it is now: regrade the "
                          "whole class into a new folder instead, so that every student is graded alike.")
