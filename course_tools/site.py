@@ -98,7 +98,7 @@ def figure_alt(source: str, plain: str, positions: dict[str, int]) -> str:
 
 
 def figure_caption(source: str, alt: str, positions: dict[str, int]) -> str:
-    """A figure's caption: a diagram's description (before its list of arrows), else the plot's titles."""
+    """A figure's caption: a diagram's description and formula (before its legend), else the plot's titles."""
     if alt.startswith("Diagram: "):
         return " ".join(part.split(" Legend:")[0].strip() for part in alt.split("Diagram: ") if part)
     return "; ".join(text for what, text in figure_texts(source, positions) if what == "title")
