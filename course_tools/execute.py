@@ -62,7 +62,8 @@ def cache_folder() -> Path:
 def data_folder() -> Path | None:
     """COURSE_DATA_DIR with its links resolved (the path the sandbox binds and its kernel is told), if it is a folder."""
     named = os.environ.get("COURSE_DATA_DIR")
-    return Path(named).resolve() if named and Path(named).resolve().is_dir() else None
+    folder = Path(named).resolve() if named else None
+    return folder if folder is not None and folder.is_dir() else None
 
 
 def data_folders() -> list[Path]:
@@ -120,13 +121,13 @@ def execute(prepared: Path, executed: Path, work: Path, *, profile: str, timeout
             record_timing: bool = False, heartbeat=None) -> Execution:
     """Run `prepared` (a file of the caller's) into `executed` with the course helpers in `helpers`."""
     work.mkdir(parents=True, exist_ok=True)
-    nb = read(prepared)
+    nb, data = read(prepared), data_folder()
     course = {
         "COURSE_RUN_DIR": str(work), "COURSE_METRICS_FILE": str(work / "metrics.jsonl"),
         HANDIN_FILE_ENV: str(work / "handin.jsonl"), "COURSE_PROFILE": profile, "PYTHONPATH": str(helpers),
         # Figures belong in an executed lesson, even when the caller exported MPLBACKEND=Agg.
         "MPLBACKEND": "module://matplotlib_inline.backend_inline" if figures_inline else "Agg",
-        **({"COURSE_DATA_DIR": str(data_folder())} if data_folder() else {}),
+        **({"COURSE_DATA_DIR": str(data)} if data else {}),
         **(threads or {}),
     }
     channel = os.pipe()  # Workers.run closes both ends

@@ -148,8 +148,10 @@ def returned(ran, key: AnswerKey):
             for kind, value in list(data.items()):
                 if isinstance(value, str):
                     data[kind] = redact(value, key)
-                elif redact(json.dumps(value), key) != json.dumps(value):
-                    del data[kind]
+                else:  # JSON data: dropped whole when its text holds a line of the key
+                    text = json.dumps(value)
+                    if redact(text, key) != text:
+                        del data[kind]
     return shown
 
 

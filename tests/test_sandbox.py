@@ -1,6 +1,5 @@
 """The grader's defences that need no kernel: the sandbox's arguments and seccomp filter, the checked file reader,
 the worker's channel, the executed notebook rebuilt from it, and text a student chose made safe where it is shown."""
-import json
 import os
 import platform
 import struct
